@@ -1,0 +1,36 @@
+# The course's commands. `make lab` and `make test` do all the set-up themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+NOTEBOOKS = $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+.PHONY: setup lab test data results clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+lab: setup          ## open JupyterLab on the notebooks
+	$(BIN)/jupyter lab notebooks/
+
+test: setup         ## unit tests + every notebook through nbval, smoke profile
+	NNUTILS_PROFILE=smoke $(BIN)/python -m pytest
+
+data: setup         ## fetch and verify every data set into the Keras cache (for offline use)
+	$(BIN)/python -m nnutils.data
+
+results: setup      ## run every notebook in the full profile, in place, and rebuild the README's results table
+	for nb in $(NOTEBOOKS); do \
+	  NNUTILS_PROFILE=full $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=-1 $$nb || exit 1; \
+	done
+	$(BIN)/python tools/clean_outputs.py $(NOTEBOOKS)
+	$(BIN)/python -m nnutils.report
+
+clean:
+	rm -rf $(VENV) results/smoke notebooks/artifacts

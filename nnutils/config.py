@@ -1,0 +1,79 @@
+"""Run profiles and seeding (introduced in notebook 01, used by every notebook)."""
+
+import os
+import platform
+import random
+
+import numpy as np
+
+PROFILES = ("full", "smoke")
+PROFILE_VARIABLE = "NNUTILS_PROFILE"
+
+
+def profile():
+    """The current run profile, `full` (default) or `smoke`, from $NNUTILS_PROFILE (notebook 01)."""
+    value = os.environ.get(PROFILE_VARIABLE, "full").strip().lower() or "full"
+    if value not in PROFILES:
+        raise ValueError(
+            f"{PROFILE_VARIABLE} must be one of {PROFILES}, got {os.environ[PROFILE_VARIABLE]!r}"
+        )
+    return value
+
+
+def pick(full, smoke):
+    """Return `full` or `smoke` depending on the current profile (notebook 01)."""
+    return full if profile() == "full" else smoke
+
+
+def set_seed(seed):
+    """Seed Python, NumPy and Keras (and so the backend) with one integer (notebook 01)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    import keras
+
+    random.seed(int(seed))
+    np.random.seed(int(seed))
+    keras.utils.set_random_seed(int(seed))
+
+
+def machine():
+    """A short description of this machine: CPU cores and any GPU Keras can see (notebook 01)."""
+    import keras
+
+    cores = os.cpu_count()
+    text = f"{platform.machine()} {cores}-core CPU"
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            text += f", {len(gpus)} GPU"
+    elif keras.backend.backend() == "jax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        if gpus:
+            text += f", {len(gpus)}x {gpus[0].device_kind}"
+    return text
+
+
+def versions():
+    """Versions of Python, NumPy, Keras and its backend, as a dict (notebook 01)."""
+    import keras
+
+    found = {"python": platform.python_version(), "numpy": np.__version__,
+             "keras": keras.__version__, "backend": keras.backend.backend()}
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        found["tensorflow"] = tf.__version__
+    return found
+
+
+def describe():
+    """One line for a notebook's setup cell: profile, machine and versions (notebook 01)."""
+    found = versions()
+    parts = ", ".join(f"{k} {v}" for k, v in found.items())
+    return f"profile={profile()} | {machine()} | {parts}"

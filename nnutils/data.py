@@ -1,0 +1,316 @@
+"""Every data set of the course, fetched through Keras's cache and verified by sha256 (notebook 01).
+
+Online, files are downloaded once into ``$KERAS_HOME/datasets`` (default ``~/.keras/datasets``).
+Offline, the same folder must already hold them: run ``make data`` once while online, or copy a
+filled Keras cache there. ``python -m nnutils.data`` fetches everything.
+"""
+
+import gzip
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+# name -> (file name in the cache, public origin URL, sha256, sub-folder of the cache)
+_MNIST_ORIGIN = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+_FASHION_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+FILES = {
+    "mnist-train-images": ("train-images-idx3-ubyte.gz", _MNIST_ORIGIN,
+                           "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", "datasets/mnist-idx"),
+    "mnist-train-labels": ("train-labels-idx1-ubyte.gz", _MNIST_ORIGIN,
+                           "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", "datasets/mnist-idx"),
+    "mnist-test-images": ("t10k-images-idx3-ubyte.gz", _MNIST_ORIGIN,
+                          "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", "datasets/mnist-idx"),
+    "mnist-test-labels": ("t10k-labels-idx1-ubyte.gz", _MNIST_ORIGIN,
+                          "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", "datasets/mnist-idx"),
+    "fashion-train-images": ("train-images-idx3-ubyte.gz", _FASHION_ORIGIN,
+                             "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", "datasets/fashion-mnist"),
+    "fashion-train-labels": ("train-labels-idx1-ubyte.gz", _FASHION_ORIGIN,
+                             "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", "datasets/fashion-mnist"),
+    "fashion-test-images": ("t10k-images-idx3-ubyte.gz", _FASHION_ORIGIN,
+                            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", "datasets/fashion-mnist"),
+    "fashion-test-labels": ("t10k-labels-idx1-ubyte.gz", _FASHION_ORIGIN,
+                            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", "datasets/fashion-mnist"),
+    "tinyshakespeare": ("tinyshakespeare.txt",
+                        "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/",
+                        "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed", "datasets"),
+    "rt-polaritydata": ("rt-polaritydata.tar.gz", "https://www.cs.cornell.edu/people/pabo/movie-review-data/",
+                        "a05befe52aafda71d458d188a1c54506a998b1308613ba76bbda2e5029409ce9", "datasets"),
+}
+
+# sha256 of the two members of rt-polaritydata.tar.gz that load_movie_reviews reads (MANIFEST.md)
+_MOVIE_REVIEW_MEMBERS = {
+    "pos": ("rt-polaritydata/rt-polarity.pos", "d79ef14009bbf87cd6be21f91c3ea1a3cbcb73b34dfb4231aef7bbcd7677abc4"),
+    "neg": ("rt-polaritydata/rt-polarity.neg", "4af43bf489620b498a0852c5a8c6a535155dec7985fdfea782b8f7756b957ccc"),
+}
+
+MNIST_CLASSES = [str(i) for i in range(10)]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+class DatasetUnavailableError(FileNotFoundError):
+    """A data set file is neither in the Keras cache nor downloadable (offline)."""
+
+
+class CorruptedDatasetError(ValueError):
+    """A cached data set file does not have the sha256 it should have."""
+
+
+def cache_dir():
+    """The Keras cache folder that get_file uses: $KERAS_HOME, else ~/.keras (/tmp/.keras if not writable)."""
+    base = Path(os.path.expanduser(os.environ.get("KERAS_HOME", os.path.join("~", ".keras"))))
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
+    return base if os.access(base, os.W_OK) else Path("/tmp/.keras")
+
+
+def sha256_of(path):
+    """The sha256 hex digest of a file, read in chunks (notebook 01)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch(name):
+    """Path of one data set file from FILES, verified by sha256; downloads it when online (notebook 01)."""
+    if name not in FILES:
+        raise ValueError(f"name must be one of {sorted(FILES)}, got {name!r}")
+    fname, origin, sha256, subdir = FILES[name]
+    folder = cache_dir() / subdir
+    path = folder / fname
+    if path.exists():
+        actual = sha256_of(path)
+        if actual != sha256:
+            raise CorruptedDatasetError(
+                f"{path} is corrupted: its sha256 is {actual}, expected {sha256}. "
+                f"Delete it and run again while online (it will be downloaded from {origin + fname}), "
+                "or copy a good file there (`make data` on a machine with a network).")
+        return str(path)
+    import keras
+
+    try:
+        return keras.utils.get_file(fname, origin=origin + fname, file_hash=sha256, hash_algorithm="sha256",
+                                    cache_dir=str(cache_dir()), cache_subdir=subdir)
+    except Exception as error:
+        if path.exists():  # never leave a partial or unverified download behind
+            path.unlink()
+        raise DatasetUnavailableError(
+            f"Data file {fname!r} is not in the Keras cache and could not be downloaded.\n"
+            f"  looked in: {folder}\n  origin:    {origin + fname}\n  error:     {error}\n"
+            "Fix it in one of two ways:\n"
+            "  1. go online once and run again (or `make data`), which fills the cache;\n"
+            f"  2. copy a filled Keras cache (a folder with datasets/{subdir.removeprefix('datasets').strip('/')}) "
+            "to ~/.keras or point $KERAS_HOME at it.") from error
+
+
+def read_idx(path):
+    """Read a gzipped IDX file (the MNIST format) into a uint8 array of its stored shape (notebook 01)."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"path {path} is not an unsigned-byte IDX file (bad magic number)")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise ValueError(f"path {path} holds {data.size} bytes of data, its header says {shape}")
+    return data.reshape(shape)
+
+
+def _subset(argument, n, total):
+    if n is None:
+        return total
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= total:
+        raise ValueError(f"{argument} must be an int in [1, {total}] or None, got {n!r}")
+    return int(n)
+
+
+def load_mnist(n_train=None, n_test=None):
+    """MNIST from the original LeCun IDX files: ((x_train, y_train), (x_test, y_test)), uint8 (notebook 01)."""
+    x_train, y_train = read_idx(fetch("mnist-train-images")), read_idx(fetch("mnist-train-labels"))
+    x_test, y_test = read_idx(fetch("mnist-test-images")), read_idx(fetch("mnist-test-labels"))
+    n_train, n_test = _subset("n_train", n_train, len(x_train)), _subset("n_test", n_test, len(x_test))
+    return (x_train[:n_train], y_train[:n_train]), (x_test[:n_test], y_test[:n_test])
+
+
+def load_fashion_mnist(n_train=None, n_test=None):
+    """Fashion-MNIST through keras.datasets, its cached files checked by sha256 first (notebook 02)."""
+    import keras
+
+    for part in ("train-images", "train-labels", "test-images", "test-labels"):
+        fetch(f"fashion-{part}")  # Keras's own loader checks no hash, so verify (or download) first
+    (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
+    n_train, n_test = _subset("n_train", n_train, len(x_train)), _subset("n_test", n_test, len(x_test))
+    return (x_train[:n_train], y_train[:n_train]), (x_test[:n_test], y_test[:n_test])
+
+
+def load_shakespeare():
+    """Tiny Shakespeare (Karpathy's char-rnn corpus) as one string of 1,115,394 characters (notebook 04)."""
+    return Path(fetch("tinyshakespeare")).read_bytes().decode("utf-8")
+
+
+def shakespeare_split(text=None, train_fraction=0.9):
+    """(train, validation) strings: the first 90% of tiny Shakespeare and the last 10%, as nanoGPT splits it (notebook 04)."""
+    text = load_shakespeare() if text is None else text
+    if not isinstance(text, str) or len(text) < 2:
+        raise TypeError(f"text must be a string of at least 2 characters or None, got {type(text).__name__}")
+    if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)) or not 0 < train_fraction < 1:
+        raise ValueError(f"train_fraction must be a number in (0, 1), got {train_fraction!r}")
+    n = min(max(int(len(text) * train_fraction), 1), len(text) - 1)
+    return text[:n], text[n:]
+
+
+def load_movie_reviews():
+    """Movie Review polarity (Pang & Lee 2005): texts (10662,) str, labels (10662,) int32, 1 = positive (notebook 06).
+
+    The 5,331 positive snippets come first, then the 5,331 negative ones. The files are Windows-1252
+    (cp1252): decoded with Latin-1, byte 0x85 ("...") would become U+0085, which str.splitlines() takes
+    for a line break, so lines are split on "\\n" only. Trailing spaces are stripped. The members are read
+    straight from the hash-verified archive (nothing is extracted) and checked by sha256.
+    """
+    import tarfile
+
+    texts, labels = [], []
+    with tarfile.open(fetch("rt-polaritydata"), "r:gz") as archive:
+        for label, part in ((1, "pos"), (0, "neg")):
+            member, sha256 = _MOVIE_REVIEW_MEMBERS[part]
+            raw = archive.extractfile(member).read()
+            if hashlib.sha256(raw).hexdigest() != sha256:
+                raise CorruptedDatasetError(f"{member} inside rt-polaritydata.tar.gz does not have sha256 {sha256}")
+            lines = raw.decode("cp1252").split("\n")
+            if lines and lines[-1] == "":
+                lines.pop()  # the file ends with a newline
+            texts += [line.strip() for line in lines]
+            labels += [label] * len(lines)
+    counts = (labels.count(1), labels.count(0))
+    if counts != (5331, 5331):
+        raise CorruptedDatasetError(f"expected 5,331 positive and 5,331 negative snippets, read {counts}")
+    return np.array(texts, dtype=str), np.array(labels, dtype=np.int32)
+
+
+def train_test_split(x, y, test_fraction=0.1, seed=0):
+    """A fixed, seeded shuffle-and-split: ((x_train, y_train), (x_test, y_test)), round(n * test_fraction) for test (notebook 06)."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim == 0 or len(x) < 2:
+        raise ValueError(f"x must be an array of at least 2 examples, got shape {x.shape}")
+    if y.ndim == 0 or len(y) != len(x):
+        raise ValueError(f"y must have one entry per example of x ({len(x)}), got shape {y.shape}")
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
+    n_test = min(max(int(round(len(x) * test_fraction)), 1), len(x) - 1)
+    order = np.random.default_rng(seed).permutation(len(x))
+    test, train = order[:n_test], order[n_test:]
+    return (x[train], y[train]), (x[test], y[test])
+
+
+class Vocab:
+    """Token <-> id mapping with reserved tokens <pad> = 0, <unk> = 1, <eos> = 2 (notebook 04).
+
+    `Vocab(tokens)` counts the tokens (a string counts as its characters) and gives ids 3, 4, ... to those
+    seen at least min_freq times, most frequent first, ties in sorted order; max_size caps their number.
+    <pad> sits at id 0 so that Keras's masking (Embedding(mask_zero=True)) and zero padding agree with it;
+    unknown tokens encode to <unk>; <eos> ends a sequence when encode(..., add_eos=True).
+    """
+
+    PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
+    RESERVED = (PAD, UNK, EOS)
+
+    def __init__(self, tokens, min_freq=1, max_size=None):
+        from collections import Counter
+
+        if isinstance(tokens, (bytes, bytearray)) or not hasattr(tokens, "__iter__"):
+            raise TypeError(f"tokens must be a string or an iterable of string tokens, got {type(tokens).__name__}")
+        tokens = list(tokens)
+        if not all(isinstance(t, str) for t in tokens):
+            bad = next(t for t in tokens if not isinstance(t, str))
+            raise TypeError(f"tokens must hold strings, got a {type(bad).__name__}: {bad!r}")
+        if isinstance(min_freq, bool) or not isinstance(min_freq, (int, np.integer)) or min_freq < 1:
+            raise ValueError(f"min_freq must be a positive int, got {min_freq!r}")
+        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer))
+                                     or max_size < 0):
+            raise ValueError(f"max_size must be a non-negative int or None, got {max_size!r}")
+        counts = Counter(t for t in tokens if t not in self.RESERVED)
+        kept = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
+        self.itos = list(self.RESERVED) + kept[:max_size]
+        self.stoi = {t: i for i, t in enumerate(self.itos)}
+        self.counts = counts
+
+    pad_id, unk_id, eos_id = 0, 1, 2
+
+    def __len__(self):
+        return len(self.itos)
+
+    def __contains__(self, token):
+        return token in self.stoi
+
+    def __getitem__(self, token):
+        return self.stoi.get(token, self.unk_id)
+
+    def __repr__(self):
+        return f"Vocab(size={len(self)}, first={self.itos[3:8]})"
+
+    def encode(self, tokens, add_eos=False):
+        """Ids (int32 array) of a sequence of tokens (a string counts as its characters); unknown -> <unk> (notebook 04)."""
+        if isinstance(tokens, (bytes, bytearray)) or not hasattr(tokens, "__iter__"):
+            raise TypeError(f"tokens must be a string or an iterable of string tokens, got {type(tokens).__name__}")
+        ids = [self.stoi.get(t, self.unk_id) if isinstance(t, str) else _not_a_token(t) for t in tokens]
+        return np.array(ids + [self.eos_id] if add_eos else ids, dtype=np.int32)
+
+    def decode(self, ids, sep=None, skip_reserved=False):
+        """Tokens of a 1-D sequence of ids, as a list, or joined by sep (e.g. "" for characters) (notebook 04)."""
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+            raise ValueError(f"ids must be a 1-D sequence of ints, got shape {ids.shape} and dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
+            raise ValueError(f"ids must lie in [0, {len(self)}), got values in [{ids.min()}, {ids.max()}]")
+        tokens = [self.itos[i] for i in ids.tolist() if not (skip_reserved and i < len(self.RESERVED))]
+        return tokens if sep is None else sep.join(tokens)
+
+    def one_hot(self, ids):
+        """One-hot float32 array (..., len(vocab)) of an int array of ids (notebook 04)."""
+        ids = np.asarray(ids)
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"ids must hold ints, got dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
+            raise ValueError(f"ids must lie in [0, {len(self)}), got values in [{ids.min()}, {ids.max()}]")
+        return np.eye(len(self), dtype=np.float32)[ids.astype(np.int64)]
+
+
+def _not_a_token(token):
+    raise TypeError(f"tokens must hold strings, got a {type(token).__name__}: {token!r}")
+
+
+def lm_windows(ids, seq_len, stride=None):
+    """Language-model pairs from one id sequence: x[i] = ids[s:s+seq_len], y[i] = ids[s+1:s+seq_len+1] (notebook 04).
+
+    Windows start every `stride` ids (default seq_len, non-overlapping); both arrays are int32 (n, seq_len).
+    """
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+        raise ValueError(f"ids must be a 1-D array of ints, got shape {ids.shape} and dtype {ids.dtype}")
+    for argument, value in (("seq_len", seq_len), ("stride", seq_len if stride is None else stride)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{argument} must be a positive int, got {value!r}")
+    stride = seq_len if stride is None else stride
+    if len(ids) < seq_len + 1:
+        raise ValueError(f"ids must hold at least seq_len + 1 = {seq_len + 1} ids, got {len(ids)}")
+    starts = np.arange(0, len(ids) - seq_len, stride)
+    index = starts[:, None] + np.arange(seq_len)[None, :]
+    return ids[index].astype(np.int32), ids[index + 1].astype(np.int32)
+
+
+def fetch_all():
+    """Fetch and verify every data set file of the course (`make data`)."""
+    for name in FILES:
+        path = fetch(name)
+        print(f"ok  {name:22s} {path}")
+
+
+if __name__ == "__main__":
+    fetch_all()

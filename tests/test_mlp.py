@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nnutils import mlp
+
+
+def _batch(seed=0, n=16, sizes=(12, 9, 7, 5)):
+    rng = np.random.default_rng(seed)
+    params = mlp.init_mlp(list(sizes), seed=seed)
+    x = rng.normal(size=(n, sizes[0]))
+    labels = rng.integers(0, sizes[-1], size=n)
+    return params, x, labels
+
+
+def test_init_shapes_and_he_scale():
+    params = mlp.init_mlp([784, 256, 10], seed=1)
+    assert [(W.shape, b.shape) for W, b in params] == [((784, 256), (256,)), ((256, 10), (10,))]
+    assert params[0][0].std() == pytest.approx(np.sqrt(2 / 784), rel=0.05)
+    assert all(W.dtype == np.float64 for W, _ in params)
+
+
+def test_softmax_and_cross_entropy_match_keras():
+    import keras
+
+    rng = np.random.default_rng(3)
+    logits, labels = rng.normal(size=(6, 4)) * 30, rng.integers(0, 4, 6)
+    np.testing.assert_allclose(mlp.softmax(logits), keras.ops.softmax(logits).numpy(), atol=1e-12)
+    keras_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits)
+    assert mlp.cross_entropy(logits, labels) == pytest.approx(float(keras_loss), rel=1e-6)
+
+
+def test_forward_matches_keras_dense_layers():
+    import keras
+
+    params, x, _ = _batch()
+    model = keras.Sequential([keras.Input((12,), dtype="float64"), keras.layers.Dense(9, "relu", dtype="float64"),
+                              keras.layers.Dense(7, "relu", dtype="float64"), keras.layers.Dense(5, dtype="float64")])
+    model.set_weights([w for pair in params for w in pair])
+    np.testing.assert_allclose(mlp.mlp_forward(params, x)[0], model(x).numpy(), atol=1e-12)
+
+
+def test_gradients_match_gradient_tape_to_1e6():
+    params, x, labels = _batch()
+    loss, grads = mlp.loss_and_grads(params, x, labels)
+    variables = [tf.Variable(w) for pair in params for w in pair]
+    with tf.GradientTape() as tape:
+        h = tf.constant(x)
+        for i in range(0, len(variables), 2):
+            h = h @ variables[i] + variables[i + 1]
+            if i < len(variables) - 2:
+                h = tf.nn.relu(h)
+        tape_loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, h))
+    tape_grads = tape.gradient(tape_loss, variables)
+    assert loss == pytest.approx(float(tape_loss), abs=1e-12)
+    for ours, theirs in zip([g for pair in grads for g in pair], tape_grads):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-9, atol=1e-12)  # in fact far closer
+
+
+def test_gradients_match_finite_differences():
+    params, x, labels = _batch(seed=5, n=8, sizes=(4, 6, 3))
+    _, grads = mlp.loss_and_grads(params, x, labels)
+    for (W, b), (dW, db) in zip(params, grads):
+        for array, analytic in ((W, dW), (b, db)):
+            numeric = mlp.numerical_gradient(lambda: mlp.loss_and_grads(params, x, labels)[0], array)
+            np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_sgd_lowers_the_loss_and_train_mlp_learns():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2))
+    labels = (x[:, 0] * x[:, 1] > 0).astype(int)  # XOR-like: not linearly separable
+    params = mlp.init_mlp([2, 32, 2], seed=0)
+    start = mlp.cross_entropy(mlp.mlp_forward(params, x)[0], labels)
+    params, history = mlp.train_mlp(params, x, labels, epochs=60, batch_size=32, learning_rate=0.1,
+                                    validation=(x, labels))
+    assert history["loss"][-1] < start / 3
+    assert mlp.accuracy(params, x, labels) > 0.9
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"} and len(history["loss"]) == 60
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: mlp.init_mlp([784]), "layer_sizes"),
+    (lambda: mlp.init_mlp([784, 0, 10]), "layer_sizes"),
+    (lambda: mlp.mlp_forward(mlp.init_mlp([4, 2]), np.zeros((3, 5))), r"x must have shape \(n, 4\)"),
+    (lambda: mlp.mlp_forward("weights", np.zeros((3, 4))), "params must be"),
+    (lambda: mlp.cross_entropy(np.zeros((3, 4)), np.array([0, 1, 4])), r"labels must lie in \[0, 4\)"),
+    (lambda: mlp.cross_entropy(np.zeros((3, 4)), np.array([0.0, 1.0, 2.0])), "labels must be 3 integer"),
+    (lambda: mlp.sgd_step(mlp.init_mlp([4, 2]), [], 0.1), "grads must have one"),
+    (lambda: mlp.sgd_step(mlp.init_mlp([4, 2]), [(0, 0)], -1.0), "learning_rate"),
+    (lambda: mlp.numerical_gradient(lambda: 0.0, np.zeros(3, np.float32)), "array must be a float64"),
+    (lambda: mlp.train_mlp(mlp.init_mlp([4, 2]), np.zeros((3, 4)), np.zeros(3, int), 0, 2, 0.1), "epochs"),
+])
+def test_bad_input_names_the_argument(call, words):
+    with pytest.raises((ValueError, TypeError), match=words):
+        call()

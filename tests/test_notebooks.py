@@ -1,0 +1,81 @@
+"""Every notebook follows the course template (spec section 7); nbval executes them separately."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def cells(path):
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def source(cell):
+    return "".join(cell["source"])
+
+
+def test_the_notebooks_are_numbered_in_course_order():
+    names = [p.stem for p in NOTEBOOKS]
+    assert names and names[0] == "01_mlp" and names == sorted(names)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_title_has_colab_badge_for_this_notebook(path):
+    first = source(cells(path)[0])
+    assert first.startswith("# ")
+    assert f"colab.research.google.com/github/dl-course/keras-dl-course/blob/main/notebooks/{path.name}" in first
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_setup_cell_installs_on_colab_without_tensorflow_and_seeds(path):
+    setup = next(source(c) for c in cells(path) if c["cell_type"] == "code")
+    assert '"google.colab" in sys.modules' in setup and "pip install" in setup
+    assert "tensorflow" not in setup.split("pip install", 1)[1].split("\n", 1)[0].lower()
+    assert "config.set_seed(" in setup and "config.profile()" in setup
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exercises_are_nbgrader_solution_and_check_cells(path):
+    all_cells = cells(path)
+    grade_ids, solutions = set(), 0
+    for i, cell in enumerate(all_cells):
+        meta = cell["metadata"].get("nbgrader")
+        text = source(cell)
+        if "BEGIN SOLUTION" in text:  # nbgrader refuses solution markers in any other cell, markdown too
+            assert cell["cell_type"] == "code" and meta and meta["solution"] and not meta["grade"] and not meta["locked"], f"cell {i}: bad metadata"
+            assert text.count("### BEGIN SOLUTION") == text.count("### END SOLUTION")
+            following = all_cells[i + 1]["metadata"].get("nbgrader", {})
+            assert following.get("grade") and following.get("locked") and following.get("points", 0) > 0, \
+                f"cell {i}: a solution must be followed by an autograded check cell"
+            assert "checks." in source(all_cells[i + 1])
+            solutions += 1
+        if meta:
+            assert meta["schema_version"] == 3
+            assert meta["grade_id"] not in grade_ids, f"duplicate grade_id {meta['grade_id']}"
+            grade_ids.add(meta["grade_id"])
+    assert solutions >= 3
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_are_a_full_run_without_errors(path):
+    all_cells = cells(path)
+    outputs = [o for c in all_cells if c["cell_type"] == "code" for o in c["outputs"]]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    assert all(c["execution_count"] for c in all_cells if c["cell_type"] == "code" and source(c).strip())
+    text = "".join("".join(o.get("text", "")) for o in outputs)
+    assert "profile=full" in text, "commit the notebook with the outputs of a full-profile run"
+    assert path.stat().st_size < 3_000_000
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_full_results_are_committed_and_in_the_readme(path):
+    results = json.loads((ROOT / "results" / "full" / f"{path.stem}.json").read_text())
+    assert results and all(entry["profile"] == "full" for entry in results.values())
+    readme = (ROOT / "README.md").read_text()
+    assert f"notebooks/{path.name}" in readme
+    for name, entry in results.items():
+        assert re.search(rf"\| {path.stem} \| {name} \| ", readme), f"README results table lacks {path.stem}/{name}"

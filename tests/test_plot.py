@@ -1,0 +1,42 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from nnutils import plot  # noqa: E402
+
+
+def test_plot_history_draws_train_and_validation():
+    fig = plot.plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8]},
+                            metrics=("loss", "accuracy"), title="MLP")
+    loss_ax, acc_ax = fig.axes
+    assert len(loss_ax.lines) == 2 and len(acc_ax.lines) == 1
+    assert loss_ax.get_title() == "MLP: loss" and loss_ax.get_xlabel() == "epoch"
+
+
+def test_plot_history_bad_input():
+    with pytest.raises(ValueError, match=r"metrics \['accuracy'\] not in history"):
+        plot.plot_history({"loss": [1.0]}, metrics="accuracy")
+    with pytest.raises(TypeError, match="history must be"):
+        plot.plot_history([1, 2])
+
+
+def test_show_images_grid_and_labels():
+    fig = plot.show_images(np.zeros((5, 28, 28)), labels=list("abcde"), ncols=3, title="digits")
+    assert len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes[:5]] == list("abcde")
+
+
+def test_show_images_bad_input():
+    with pytest.raises(ValueError, match="images must have shape"):
+        plot.show_images(np.zeros((28, 28)))
+    with pytest.raises(ValueError, match="labels must have one entry per image"):
+        plot.show_images(np.zeros((2, 4, 4)), labels=[1])
+    with pytest.raises(ValueError, match="ncols"):
+        plot.show_images(np.zeros((2, 4, 4)), ncols=0)
+
+
+def test_show_source_rejects_non_functions():
+    with pytest.raises(TypeError, match="functions must be functions or classes"):
+        plot.show_source("mlp_forward")

@@ -1,0 +1,57 @@
+import json
+
+import numpy as np
+import pytest
+
+from nnutils import report
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "pyproject.toml").write_text("")
+    monkeypatch.setattr(report, "project_root", lambda: tmp_path)
+    return tmp_path
+
+
+def test_record_writes_profile_json(root, monkeypatch):
+    monkeypatch.setenv("NNUTILS_PROFILE", "smoke")
+    report.record("01_mlp", "test_accuracy", np.float32(0.9812), seconds=12.345, epochs=3)
+    report.record("01_mlp", "train_seconds", 40)
+    saved = json.loads((root / "results" / "smoke" / "01_mlp.json").read_text())
+    assert saved["test_accuracy"]["value"] == pytest.approx(0.9812, abs=1e-6)
+    assert saved["test_accuracy"]["seconds"] == 12.3
+    assert saved["test_accuracy"]["epochs"] == 3
+    assert saved["test_accuracy"]["profile"] == "smoke" and "CPU" in saved["test_accuracy"]["machine"]
+    assert set(saved) == {"test_accuracy", "train_seconds"}
+    assert report.load("01_mlp", "smoke")["train_seconds"]["value"] == 40.0
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(notebook="../x", name="a", value=1.0), ValueError, "notebook"),
+    (dict(notebook="01", name="", value=1.0), ValueError, "name"),
+    (dict(notebook="01", name="a", value="0.9"), TypeError, "value must be a number"),
+    (dict(notebook="01", name="a", value=float("nan")), ValueError, "value must be finite"),
+    (dict(notebook="01", name="a", value=1.0, seconds=-2), ValueError, "seconds"),
+])
+def test_record_rejects_bad_input(root, kwargs, error, words):
+    with pytest.raises(error, match=words):
+        report.record(**kwargs)
+
+
+def test_update_readme_rewrites_only_the_table(root, monkeypatch):
+    monkeypatch.setenv("NNUTILS_PROFILE", "full")
+    report.record("01_mlp", "test_accuracy", 0.985, seconds=60)
+    readme = root / "README.md"
+    readme.write_text(f"intro\n{report.README_START}\nold\n{report.README_END}\noutro\n")
+    report.update_readme(readme)
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("intro") and text.endswith("outro\n")
+    assert "| 01_mlp | test_accuracy | 0.9850 | 60.0 |" in text
+
+
+def test_update_readme_needs_markers(root):
+    readme = root / "README.md"
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        report.update_readme(readme)
