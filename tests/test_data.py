@@ -126,3 +126,19 @@ def test_corrupted_cached_file_is_reported_not_used(empty_cache):
         data.fetch("mnist-test-labels")
     message = str(error.value)
     assert fname in message and sha in message and "Delete it" in message
+
+
+def test_sha256_of_known_bytes(tmp_path):
+    path = tmp_path / "abc.txt"
+    path.write_bytes(b"abc")
+    assert data.sha256_of(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_fetch_all_verifies_every_file(capsys):
+    data.fetch_all()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(data.FILES) and all(line.startswith("ok  ") for line in lines)
+
+
+def test_cache_dir_follows_keras_home(empty_cache):
+    assert data.cache_dir() == empty_cache and empty_cache.is_dir()

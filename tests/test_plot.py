@@ -40,3 +40,15 @@ def test_show_images_bad_input():
 def test_show_source_rejects_non_functions():
     with pytest.raises(TypeError, match="functions must be functions or classes"):
         plot.show_source("mlp_forward")
+
+
+def test_show_source_displays_the_code(monkeypatch):
+    import IPython.display
+
+    from nnutils import mlp
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    plot.show_source(mlp.relu, mlp.softmax)
+    assert len(shown) == 2
+    assert shown[0].data.startswith("```python\ndef relu(z):") and "np.exp" in shown[1].data
