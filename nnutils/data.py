@@ -156,7 +156,7 @@ def load_shakespeare():
 
 
 def shakespeare_split(text=None, train_fraction=0.9):
-    """(train, validation) strings: the first 90% of tiny Shakespeare and the last 10%, as nanoGPT splits it (notebook 04)."""
+    """(train, validation) strings: first 90% and last 10% of tiny Shakespeare, as nanoGPT splits it (notebook 04)."""
     text = load_shakespeare() if text is None else text
     if not isinstance(text, str) or len(text) < 2:
         raise TypeError(f"text must be a string of at least 2 characters or None, got {type(text).__name__}")
@@ -195,7 +195,7 @@ def load_movie_reviews():
 
 
 def train_test_split(x, y, test_fraction=0.1, seed=0):
-    """A fixed, seeded shuffle-and-split: ((x_train, y_train), (x_test, y_test)), round(n * test_fraction) for test (notebook 06)."""
+    """Fixed, seeded shuffle and split: ((x_train, y_train), (x_test, y_test)), test = round(n * test_fraction) (notebook 06)."""
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim == 0 or len(x) < 2:
         raise ValueError(f"x must be an array of at least 2 examples, got shape {x.shape}")
@@ -220,6 +220,7 @@ class Vocab:
 
     PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
     RESERVED = (PAD, UNK, EOS)
+    pad_id, unk_id, eos_id = 0, 1, 2
 
     def __init__(self, tokens, min_freq=1, max_size=None):
         from collections import Counter
@@ -239,9 +240,7 @@ class Vocab:
         kept = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
         self.itos = list(self.RESERVED) + kept[:max_size]
         self.stoi = {t: i for i, t in enumerate(self.itos)}
-        self.counts = counts
-
-    pad_id, unk_id, eos_id = 0, 1, 2
+        self.counts = counts  # every token's count in the data, kept or not
 
     def __len__(self):
         return len(self.itos)
@@ -256,7 +255,7 @@ class Vocab:
         return f"Vocab(size={len(self)}, first={self.itos[3:8]})"
 
     def encode(self, tokens, add_eos=False):
-        """Ids (int32 array) of a sequence of tokens (a string counts as its characters); unknown -> <unk> (notebook 04)."""
+        """Ids (int32 array) of a sequence of tokens (a string counts as its characters), unknown -> <unk> (notebook 04)."""
         if isinstance(tokens, (bytes, bytearray)) or not hasattr(tokens, "__iter__"):
             raise TypeError(f"tokens must be a string or an iterable of string tokens, got {type(tokens).__name__}")
         ids = [self.stoi.get(t, self.unk_id) if isinstance(t, str) else _not_a_token(t) for t in tokens]
