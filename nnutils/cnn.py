@@ -11,6 +11,8 @@ import time
 import keras
 import numpy as np
 
+from nnutils._args import non_negative_int, positive_int
+
 
 # --------------------------------------------------------------------------------------------------
 # From scratch (NumPy)
@@ -18,10 +20,10 @@ import numpy as np
 
 def conv_output_size(n, f, padding=0, stride=1):
     """Output length floor((n + 2p - f) / s) + 1 of a convolution or pooling along one axis (notebook 02)."""
-    n = _positive_int("n", n)
-    f = _positive_int("f", f)
-    padding = _non_negative_int("padding", padding)
-    stride = _positive_int("stride", stride)
+    n = positive_int("n", n)
+    f = positive_int("f", f)
+    padding = non_negative_int("padding", padding)
+    stride = positive_int("stride", stride)
     if f > n + 2 * padding:
         raise ValueError(f"f ({f}) is larger than the padded input n + 2*padding ({n + 2 * padding})")
     return (n + 2 * padding - f) // stride + 1
@@ -36,8 +38,8 @@ def conv2d(x, kernel, stride=1, padding=0):
     if kernel.shape[2] != x.shape[2]:
         raise ValueError(f"kernel has {kernel.shape[2]} input channels but x has {x.shape[2]} channels; "
                          "kernel.shape[2] must equal x.shape[2]")
-    stride = _positive_int("stride", stride)
-    padding = _non_negative_int("padding", padding)
+    stride = positive_int("stride", stride)
+    padding = non_negative_int("padding", padding)
     fh, fw = kernel.shape[:2]
     h_out = conv_output_size(x.shape[0], fh, padding, stride)  # these raise if the kernel does not fit
     w_out = conv_output_size(x.shape[1], fw, padding, stride)
@@ -53,8 +55,8 @@ def conv2d(x, kernel, stride=1, padding=0):
 def max_pool2d(x, size=2, stride=2):
     """Max pooling of one image x (H, W, C): the largest value of each size x size window, per channel (notebook 02)."""
     x = _image("x", x)
-    size = _positive_int("size", size)
-    stride = _positive_int("stride", stride)
+    size = positive_int("size", size)
+    stride = positive_int("stride", stride)
     h_out = conv_output_size(x.shape[0], size, 0, stride)
     w_out = conv_output_size(x.shape[1], size, 0, stride)
     out = np.zeros((h_out, w_out, x.shape[2]), dtype=x.dtype)
@@ -67,7 +69,7 @@ def max_pool2d(x, size=2, stride=2):
 
 def conv_params(f, c_in, c_out, bias=True):
     """Parameters of a conv layer: (f * f * c_in + 1) * c_out, the +1 for the bias (notebook 02)."""
-    f, c_in, c_out = _positive_int("f", f), _positive_int("c_in", c_in), _positive_int("c_out", c_out)
+    f, c_in, c_out = positive_int("f", f), positive_int("c_in", c_in), positive_int("c_out", c_out)
     if not isinstance(bias, bool):
         raise TypeError(f"bias must be True or False, got {type(bias).__name__}")
     return (f * f * c_in + int(bias)) * c_out
@@ -75,7 +77,7 @@ def conv_params(f, c_in, c_out, bias=True):
 
 def dense_params(n_in, n_out, bias=True):
     """Parameters of a dense layer: (n_in + 1) * n_out, the +1 for the bias (notebook 02)."""
-    n_in, n_out = _positive_int("n_in", n_in), _positive_int("n_out", n_out)
+    n_in, n_out = positive_int("n_in", n_in), positive_int("n_out", n_out)
     if not isinstance(bias, bool):
         raise TypeError(f"bias must be True or False, got {type(bias).__name__}")
     return (n_in + int(bias)) * n_out
@@ -95,8 +97,8 @@ def lenet5(input_shape=(28, 28, 1), num_classes=10, activation="relu", pooling="
     from keras import layers
 
     input_shape = _shape("input_shape", input_shape, 3)
-    num_classes = _positive_int("num_classes", num_classes)
-    padding = _non_negative_int("padding", padding)
+    num_classes = positive_int("num_classes", num_classes)
+    padding = non_negative_int("padding", padding)
     if pooling not in ("max", "average"):
         raise ValueError(f"pooling must be 'max' or 'average', got {pooling!r}")
     keras.activations.get(activation)  # raises ValueError naming an unknown activation
@@ -124,8 +126,8 @@ def vgg_block(filters, convs=2, name=None):
     """A VGG block: `convs` 3x3 'same' ReLU convolutions with `filters` channels, then 2x2 max pooling (notebook 02)."""
     from keras import layers
 
-    filters = _positive_int("filters", filters)
-    convs = _positive_int("convs", convs)
+    filters = positive_int("filters", filters)
+    convs = positive_int("convs", convs)
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be a string or None, got {type(name).__name__}")
     block = keras.Sequential(name=name)
@@ -146,8 +148,8 @@ def vgg(blocks=VGG16_BLOCKS, input_shape=(224, 224, 3), num_classes=1000, dense_
             not isinstance(b, (list, tuple)) or len(b) != 2 for b in blocks):
         raise ValueError(f"blocks must be a non-empty list of (filters, convs) pairs, got {blocks!r}")
     input_shape = _shape("input_shape", input_shape, 3)
-    num_classes = _positive_int("num_classes", num_classes)
-    dense_units = _positive_int("dense_units", dense_units)
+    num_classes = positive_int("num_classes", num_classes)
+    dense_units = positive_int("dense_units", dense_units)
     if min(input_shape[:2]) < 2 ** len(blocks):
         raise ValueError(f"input_shape {input_shape} is too small for {len(blocks)} blocks that each halve it")
     model = keras.Sequential(name=f"vgg{sum(c for _, c in blocks) + 3}")
@@ -166,7 +168,7 @@ def alexnet(input_shape=(227, 227, 3), num_classes=1000):
     from keras import layers
 
     input_shape = _shape("input_shape", input_shape, 3)
-    num_classes = _positive_int("num_classes", num_classes)
+    num_classes = positive_int("num_classes", num_classes)
     if min(input_shape[:2]) < 67:
         raise ValueError(f"input_shape {input_shape} is too small for AlexNet (at least 67x67)")
     return keras.Sequential([
@@ -270,22 +272,6 @@ def shift_images(x, dx=0, dy=0):
 # --------------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------------
-
-def _positive_int(argument, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{argument} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{argument} must be >= 1, got {value}")
-    return int(value)
-
-
-def _non_negative_int(argument, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{argument} must be an int (zero rows/columns on each side), got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{argument} must be >= 0, got {value}")
-    return int(value)
-
 
 def _image(argument, x):
     x = np.asarray(x)

@@ -4,21 +4,15 @@ Everything here uses ``keras.layers`` and ``keras.ops`` so that it runs on the T
 backends alike; only ``gradient_norms`` needs the backend's own automatic differentiation.
 """
 
-import numpy as np
 import keras
+import numpy as np
 from keras import layers
+
+from nnutils._args import positive_int
 
 # Batch-norm running statistics follow each batch with weight 0.1 (PyTorch's default and the usual CIFAR
 # recipe) rather than Keras's 0.01, so that they are usable after a few hundred steps, not thousands.
 BN_MOMENTUM = 0.9
-
-
-def _check_positive_int(argument, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{argument} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{argument} must be >= 1, got {value}")
-    return int(value)
 
 
 def _check_bool(argument, value):
@@ -39,8 +33,8 @@ class ResidualBlock(layers.Layer):
 
     def __init__(self, filters, strides=1, residual=True, batch_norm=True, **kwargs):
         super().__init__(**kwargs)
-        self.filters = _check_positive_int("filters", filters)
-        self.strides = _check_positive_int("strides", strides)
+        self.filters = positive_int("filters", filters)
+        self.strides = positive_int("strides", strides)
         self.residual = _check_bool("residual", residual)
         self.batch_norm = _check_bool("batch_norm", batch_norm)
         conv = dict(padding="same", use_bias=not self.batch_norm, kernel_initializer="he_normal")
@@ -156,7 +150,7 @@ class RandomShiftFlip(layers.Layer):
 
 def blocks_per_stage(depth):
     """n for a CIFAR-style net of depth 6n + 2 (ResNet-20: n = 3); ValueError for other depths (notebook 03)."""
-    depth = _check_positive_int("depth", depth)
+    depth = positive_int("depth", depth)
     if depth < 8 or (depth - 2) % 6:
         raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {depth}")
     return (depth - 2) // 6
@@ -177,12 +171,12 @@ def build_cifar_net(depth=20, residual=True, input_shape=(28, 28, 1), num_classe
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     for value in input_shape:
-        _check_positive_int("input_shape", value)
-    num_classes = _check_positive_int("num_classes", num_classes)
+        positive_int("input_shape", value)
+    num_classes = positive_int("num_classes", num_classes)
     if not isinstance(widths, (tuple, list)) or len(widths) != 3:
         raise ValueError(f"widths must be three filter counts, one per stage, got {widths!r}")
     for value in widths:
-        _check_positive_int("widths", value)
+        positive_int("widths", value)
     if augment is not None and not all(isinstance(layer, layers.Layer) for layer in augment):
         raise TypeError("augment must be a list of keras layers or None")
 

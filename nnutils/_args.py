@@ -1,0 +1,21 @@
+"""Argument checks shared by the nnutils modules: a clear error that names the argument."""
+
+import numpy as np
+
+
+def positive_int(argument, value):
+    """An int >= 1 (TypeError for a non-int, ValueError below 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{argument} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{argument} must be >= 1, got {value}")
+    return int(value)
+
+
+def non_negative_int(argument, value):
+    """An int >= 0 (TypeError for a non-int, ValueError below 0)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{argument} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{argument} must be >= 0, got {value}")
+    return int(value)
