@@ -210,19 +210,20 @@ def train_test_split(x, y, test_fraction=0.1, seed=0):
 
 
 class Vocab:
-    """Token <-> id mapping with reserved tokens <pad> = 0, <unk> = 1, <eos> = 2 (notebook 04).
+    """Token <-> id mapping with reserved tokens <pad> = 0, <unk> = 1, <eos> = 2, and <bos> = 3 if bos=True (notebook 04).
 
     `Vocab(tokens)` counts the tokens (a string counts as its characters) and gives ids 3, 4, ... to those
     seen at least min_freq times, most frequent first, ties in sorted order; max_size caps their number.
     <pad> sits at id 0 so that Keras's masking (Embedding(mask_zero=True)) and zero padding agree with it;
-    unknown tokens encode to <unk>; <eos> ends a sequence when encode(..., add_eos=True).
+    unknown tokens encode to <unk>; <eos> ends a sequence when encode(..., add_eos=True). A decoder that
+    generates text (notebook 07) also needs <bos>, the token it starts from: Vocab(..., bos=True).
     """
 
-    PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
+    PAD, UNK, EOS, BOS = "<pad>", "<unk>", "<eos>", "<bos>"
     RESERVED = (PAD, UNK, EOS)
     pad_id, unk_id, eos_id = 0, 1, 2
 
-    def __init__(self, tokens, min_freq=1, max_size=None):
+    def __init__(self, tokens, min_freq=1, max_size=None, bos=False):
         from collections import Counter
 
         if isinstance(tokens, (bytes, bytearray)) or not hasattr(tokens, "__iter__"):
@@ -236,9 +237,13 @@ class Vocab:
         if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer))
                                      or max_size < 0):
             raise ValueError(f"max_size must be a non-negative int or None, got {max_size!r}")
-        counts = Counter(t for t in tokens if t not in self.RESERVED)
+        if not isinstance(bos, bool):
+            raise TypeError(f"bos must be True or False, got {bos!r}")
+        self.reserved = self.RESERVED + ((self.BOS,) if bos else ())
+        self.bos_id = 3 if bos else None
+        counts = Counter(t for t in tokens if t not in self.reserved and t != self.BOS)
         kept = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
-        self.itos = list(self.RESERVED) + kept[:max_size]
+        self.itos = list(self.reserved) + kept[:max_size]
         self.stoi = {t: i for i, t in enumerate(self.itos)}
         self.counts = counts  # every token's count in the data, kept or not
 
@@ -252,14 +257,18 @@ class Vocab:
         return self.stoi.get(token, self.unk_id)
 
     def __repr__(self):
-        return f"Vocab(size={len(self)}, first={self.itos[3:8]})"
+        first = self.itos[len(self.reserved):len(self.reserved) + 5]
+        return f"Vocab(size={len(self)}, first={first}{', bos=True' if self.bos_id is not None else ''})"
 
-    def encode(self, tokens, add_eos=False):
+    def encode(self, tokens, add_eos=False, add_bos=False):
         """Ids (int32 array) of a sequence of tokens (a string counts as its characters), unknown -> <unk> (notebook 04)."""
         if isinstance(tokens, (bytes, bytearray)) or not hasattr(tokens, "__iter__"):
             raise TypeError(f"tokens must be a string or an iterable of string tokens, got {type(tokens).__name__}")
+        if add_bos and self.bos_id is None:
+            raise ValueError("add_bos=True needs a vocabulary built with bos=True")
         ids = [self.stoi.get(t, self.unk_id) if isinstance(t, str) else _not_a_token(t) for t in tokens]
-        return np.array(ids + [self.eos_id] if add_eos else ids, dtype=np.int32)
+        ids = ([self.bos_id] if add_bos else []) + ids + ([self.eos_id] if add_eos else [])
+        return np.array(ids, dtype=np.int32)
 
     def decode(self, ids, sep=None, skip_reserved=False):
         """Tokens of a 1-D sequence of ids, as a list, or joined by sep (e.g. "" for characters) (notebook 04)."""
@@ -268,7 +277,7 @@ class Vocab:
             raise ValueError(f"ids must be a 1-D sequence of ints, got shape {ids.shape} and dtype {ids.dtype}")
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             raise ValueError(f"ids must lie in [0, {len(self)}), got values in [{ids.min()}, {ids.max()}]")
-        tokens = [self.itos[i] for i in ids.tolist() if not (skip_reserved and i < len(self.RESERVED))]
+        tokens = [self.itos[i] for i in ids.tolist() if not (skip_reserved and i < len(self.reserved))]
         return tokens if sep is None else sep.join(tokens)
 
     def one_hot(self, ids):
@@ -304,11 +313,152 @@ def lm_windows(ids, seq_len, stride=None):
     return ids[index].astype(np.int32), ids[index + 1].astype(np.int32)
 
 
+# --- notebook 07: Spanish-English sentence pairs ---
+SPA_ENG_ORIGIN = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
+# The zip's bytes differ between copies, so the extracted text is what is verified (MANIFEST.md).
+SPA_TXT_SHA256 = "6ec60e212f812ee3430f7568ea6f33b6fb080e32193c5952e8da0ee8ba45574c"
+
+
+def spa_eng_path():
+    """Path of spa-eng/spa.txt in the Keras cache, extracted from spa-eng.zip and verified by sha256 (notebook 07)."""
+    folder = cache_dir() / "datasets"
+    text_path = folder / "spa-eng" / "spa.txt"
+    if text_path.exists():
+        actual = sha256_of(text_path)
+        if actual != SPA_TXT_SHA256:
+            raise CorruptedDatasetError(
+                f"{text_path} is corrupted: its sha256 is {actual}, expected {SPA_TXT_SHA256}. Delete it (and "
+                f"{folder / 'spa-eng.zip'}) and run again while online, or copy a good file there.")
+        return str(text_path)
+    zip_path, downloaded = folder / "spa-eng.zip", False
+    if not zip_path.exists():
+        zip_path, downloaded = Path(_download_spa_eng(folder)), True
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            raw = archive.read("spa-eng/spa.txt")
+    except (zipfile.BadZipFile, KeyError) as error:
+        raw, problem = b"", f"cannot read spa-eng/spa.txt from it ({error})"
+    else:
+        problem = f"its spa-eng/spa.txt has sha256 {hashlib.sha256(raw).hexdigest()}, expected {SPA_TXT_SHA256}"
+    if raw and hashlib.sha256(raw).hexdigest() == SPA_TXT_SHA256:
+        text_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = text_path.with_suffix(".partial")
+        partial.write_bytes(raw)
+        os.replace(partial, text_path)  # appears whole or not at all
+        return str(text_path)
+    if downloaded:
+        zip_path.unlink()  # never keep an unverified download
+    raise CorruptedDatasetError(f"{zip_path} is not the Tatoeba spa-eng archive: {problem}. "
+                                f"Delete it and run again while online ({SPA_ENG_ORIGIN}).")
+
+
+def _download_spa_eng(folder):
+    import keras
+
+    try:
+        return keras.utils.get_file("spa-eng.zip", origin=SPA_ENG_ORIGIN, cache_dir=str(folder.parent),
+                                    cache_subdir="datasets")
+    except Exception as error:
+        if (folder / "spa-eng.zip").exists():
+            (folder / "spa-eng.zip").unlink()
+        raise DatasetUnavailableError(
+            "Data file 'spa-eng.zip' (which holds spa-eng/spa.txt) is not in the Keras cache and could not be "
+            f"downloaded.\n  looked in: {folder} (for spa-eng/spa.txt and spa-eng.zip)\n  origin:    {SPA_ENG_ORIGIN}\n"
+            f"  error:     {error}\nFix it in one of two ways:\n"
+            "  1. go online once and run again (or `make data`), which fills the cache;\n"
+            "  2. copy a filled Keras cache (a folder with datasets/spa-eng/spa.txt) to ~/.keras or point "
+            "$KERAS_HOME at it.") from error
+
+
+def load_spa_eng():
+    """The 118,964 Tatoeba pairs as two lists of strings, (spanish, english), in file order (notebook 07)."""
+    with open(spa_eng_path(), encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    pairs = [line.split("\t") for line in lines if line]
+    bad = next((i for i, pair in enumerate(pairs) if len(pair) != 2), None)
+    if bad is not None:
+        raise CorruptedDatasetError(f"line {bad + 1} of spa.txt is not 'english<TAB>spanish'")
+    return [spa for _, spa in pairs], [eng for eng, _ in pairs]
+
+
+def normalize_sentence(text):
+    """Lower case, one Unicode form, spaces around punctuation: '¿Qué tal?' -> '¿ qué tal ?' (notebook 07)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    import re
+    import unicodedata
+
+    text = unicodedata.normalize("NFC", text).lower()
+    text = re.sub(r'([.,!?¿¡;:"])', r" \1 ", text)
+    return " ".join(text.split())  # also turns non-breaking and narrow spaces into plain ones
+
+
+def split_pairs(source, target, n_val, n_test, seed=0):
+    """Seeded train/validation/test split of sentence pairs; a source sentence never spans two splits (notebook 07).
+
+    Tatoeba often translates one sentence several ways. Splitting pairs at random would put some test
+    sentences in the training data, so whole groups of pairs sharing a source sentence are assigned
+    together: each of validation and test gets at least the asked number of pairs (a few more, at most one
+    group's worth), training gets the rest. Returns ((src, tgt) train, (src, tgt) val, (src, tgt) test).
+    """
+    from ._args import non_negative_int
+
+    if not isinstance(source, (list, tuple)) or not isinstance(target, (list, tuple)):
+        raise TypeError("source and target must be lists of strings")
+    if len(source) != len(target):
+        raise ValueError(f"source and target must have the same length, got {len(source)} and {len(target)}")
+    n_val, n_test = non_negative_int("n_val", n_val), non_negative_int("n_test", n_test)
+    if n_val + n_test >= len(source):
+        raise ValueError(f"n_val + n_test must leave pairs for training, got {n_val} + {n_test} of {len(source)}")
+    groups = {}
+    for i, sentence in enumerate(source):
+        groups.setdefault(sentence, []).append(i)
+    keys = list(groups)
+    order = np.random.default_rng(seed).permutation(len(keys))
+    parts, wanted, current = [[], [], []], [n_test, n_val], 0
+    for k in order:
+        while current < 2 and len(parts[current]) >= wanted[current]:
+            current += 1
+        parts[current].extend(groups[keys[k]])
+    test, val, train = (sorted(part) for part in parts)
+    pick = lambda idx: ([source[i] for i in idx], [target[i] for i in idx])  # noqa: E731
+    return pick(train), pick(val), pick(test)
+
+
 def fetch_all():
     """Fetch and verify every data set file of the course (`make data`)."""
     for name in FILES:
         path = fetch(name)
         print(f"ok  {name:22s} {path}")
+    print(f"ok  {'spa-eng':22s} {spa_eng_path()}")
+
+
+# --- notebook 06 ---
+
+def blank_windows(ids, context, mask_id, stride=1):
+    """Fill-in-the-blank pairs: x[i] = a window of 2*context+1 ids with its centre set to mask_id, y[i] = that centre id (notebook 06).
+
+    Windows start every `stride` ids; x is int32 (n, 2*context+1), y is int32 (n,). mask_id should be an id that never
+    occurs in the data (e.g. len(vocab)), so that the model can tell the blank from a real token.
+    """
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+        raise ValueError(f"ids must be a 1-D array of ints, got shape {ids.shape} and dtype {ids.dtype}")
+    for argument, value in (("context", context), ("stride", stride)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{argument} must be a positive int, got {value!r}")
+    if isinstance(mask_id, bool) or not isinstance(mask_id, (int, np.integer)) or mask_id < 0:
+        raise ValueError(f"mask_id must be a non-negative int, got {mask_id!r}")
+    width = 2 * context + 1
+    if len(ids) < width:
+        raise ValueError(f"ids must hold at least 2 * context + 1 = {width} ids, got {len(ids)}")
+    starts = np.arange(0, len(ids) - width + 1, stride)
+    x = ids[starts[:, None] + np.arange(width)[None, :]].astype(np.int32)
+    y = x[:, context].copy()
+    x[:, context] = mask_id
+    return x, y
 
 
 if __name__ == "__main__":

@@ -1,0 +1,34 @@
+import pytest
+import sacrebleu
+
+from nnutils import metrics
+
+
+def test_bleu_is_sacrebleu_corpus_bleu_on_lower_cased_text():
+    hyps = ["The cat sat on the mat .", "he is here", "I like green apples very much"]
+    refs = ["the cat sat on a mat .", "He is here !", "I really like green apples"]
+    expected = sacrebleu.corpus_bleu([h.lower() for h in hyps], [[r.lower() for r in refs]]).score
+    assert metrics.bleu(hyps, refs) == pytest.approx(expected)
+    assert metrics.bleu(hyps, refs, lowercase=False) < metrics.bleu(hyps, refs)  # "He" != "he"
+
+
+def test_bleu_extremes():
+    sentences = ["tom is reading a book in the garden", "we should go home now before it rains"]
+    assert metrics.bleu(sentences, sentences) == pytest.approx(100.0)
+    assert metrics.bleu(["zzz qqq xxx yyy"] * 2, sentences) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("args, error, word", [
+    ((["a b"], ["a b", "c"]), ValueError, "same length"),
+    (([], []), ValueError, "hypotheses"),
+    (("a b", ["a b"]), TypeError, "hypotheses"),
+    ((["a b"], [["a", "b"]]), TypeError, "references"),
+])
+def test_bleu_bad_input(args, error, word):
+    with pytest.raises(error, match=word):
+        metrics.bleu(*args)
+
+
+def test_bleu_lowercase_must_be_bool():
+    with pytest.raises(TypeError, match="lowercase"):
+        metrics.bleu(["a"], ["a"], lowercase="yes")
