@@ -123,3 +123,22 @@ def plot_error_curves(curves, title="Training error", ylabel="training error (%)
     ax.legend()
     ax.figure.tight_layout()
     return ax.figure
+
+
+def plot_attention(weights, source_tokens, target_tokens, title="Attention weights", ax=None):
+    """Heat map of attention weights (target position x source position) with the tokens as labels (notebook 07)."""
+    weights = np.asarray(weights, dtype=float)
+    if weights.ndim != 2:
+        raise ValueError(f"weights must be a 2-D array (target positions, source positions), got shape {weights.shape}")
+    if len(target_tokens) != weights.shape[0] or len(source_tokens) != weights.shape[1]:
+        raise ValueError(f"source_tokens and target_tokens must label the {weights.shape[1]} columns and "
+                         f"{weights.shape[0]} rows of weights, got {len(source_tokens)} and {len(target_tokens)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.45 * weights.shape[1] + 2, 0.4 * weights.shape[0] + 1.5))
+    image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(source_tokens)), source_tokens, rotation=60, ha="right")
+    ax.set_yticks(range(len(target_tokens)), target_tokens)
+    ax.set(title=title, xlabel="source token (attended to)", ylabel="generated token")
+    ax.figure.colorbar(image, ax=ax, fraction=0.04, label="attention weight")
+    ax.figure.tight_layout()
+    return ax.figure

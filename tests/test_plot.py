@@ -52,3 +52,19 @@ def test_show_source_displays_the_code(monkeypatch):
     plot.show_source(mlp.relu, mlp.softmax)
     assert len(shown) == 2
     assert shown[0].data.startswith("```python\ndef relu(z):") and "np.exp" in shown[1].data
+
+
+def test_plot_attention_labels_rows_and_columns():
+    weights = np.full((2, 3), 1 / 3)
+    fig = plot.plot_attention(weights, ["hola", "tom", "."], ["hi", "tom"], title="es-en")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["hola", "tom", "."]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["hi", "tom"]
+    assert ax.get_title() == "es-en" and ax.get_xlabel() and ax.get_ylabel()
+
+
+def test_plot_attention_bad_input():
+    with pytest.raises(ValueError, match="2-D"):
+        plot.plot_attention(np.zeros(3), ["a"], ["b"])
+    with pytest.raises(ValueError, match="source_tokens"):
+        plot.plot_attention(np.zeros((2, 3)), ["a", "b"], ["c", "d"])
