@@ -137,7 +137,8 @@ def test_sha256_of_known_bytes(tmp_path):
 def test_fetch_all_verifies_every_file(capsys):
     data.fetch_all()
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == len(data.FILES) and all(line.startswith("ok  ") for line in lines)
+    assert len(lines) == len(data.FILES) + 1 and all(line.startswith("ok  ") for line in lines)  # + spa-eng
+    assert lines[-1].split()[1] == "spa-eng" and lines[-1].endswith("spa.txt")
 
 
 def test_cache_dir_follows_keras_home(empty_cache):
