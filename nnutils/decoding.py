@@ -58,7 +58,7 @@ def beam_search(step_fn, initial_state, bos_id, eos_id, beam_width, max_len, len
         log_probs, state = _call(step_fn, last, state, len(live_tokens))
         candidates = (live_scores[:, None] + log_probs).ravel()  # every live hypothesis times every token
         vocab = log_probs.shape[1]
-        best = np.argsort(-candidates, kind="stable")[:beam_width]
+        best = _top(candidates, beam_width)
         keep = []
         for flat in best:
             parent, token = divmod(int(flat), vocab)
@@ -80,6 +80,19 @@ def beam_search(step_fn, initial_state, bos_id, eos_id, beam_width, max_len, len
                 break
     finished.sort(key=lambda pair: -pair[1])  # sort is stable: ties keep the order they were found in
     return finished[:beam_width]
+
+
+def _top(scores, k):
+    """Indices of the k largest scores, best first; ties go to the lower index (so k = 1 is np.argmax)."""
+    if k == 1:
+        return np.array([np.argmax(scores)])
+    if k < len(scores):
+        part = np.argpartition(-scores, k - 1)[:k]
+        threshold = scores[part].min()
+        part = np.flatnonzero(scores >= threshold)  # every index tied at the boundary, lowest ones win below
+    else:
+        part = np.arange(len(scores))
+    return part[np.lexsort((part, -scores[part]))][:k]
 
 
 def _check_common(step_fn, bos_id, eos_id, max_len):

@@ -123,7 +123,8 @@ def step_fn_for(model, enc_outputs, enc_state, src_ids):
     results and the padded source. The state is the decoder's hidden vector, one row per hypothesis.
     """
     _check_model(model)
-    enc_outputs, enc_state, src_ids = np.asarray(enc_outputs), np.asarray(enc_state), np.asarray(src_ids)
+    enc_outputs, enc_state = np.asarray(enc_outputs, np.float32), np.asarray(enc_state, np.float32)
+    src_ids = np.asarray(src_ids)
     if enc_outputs.ndim != 2 or enc_state.shape != (enc_outputs.shape[1],) or src_ids.shape != (len(enc_outputs),):
         raise ValueError("enc_outputs, enc_state and src_ids must be one sentence: shapes (S, units), (units,), (S,); "
                          f"got {enc_outputs.shape}, {enc_state.shape}, {src_ids.shape}")
@@ -147,7 +148,7 @@ def step_fn_for(model, enc_outputs, enc_state, src_ids):
         logits = logits - logits.max(axis=1, keepdims=True)
         return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)), h
 
-    return step_fn, enc_state[None, :].astype(np.float64)
+    return step_fn, enc_state[None, :].astype(np.float32)
 
 
 def _gru_step(x, h, kernel, recurrent, bias):
@@ -161,7 +162,7 @@ def _gru_step(x, h, kernel, recurrent, bias):
 
 
 def _decoder_weights(model):
-    as_np = lambda v: np.asarray(keras.ops.convert_to_numpy(v), dtype=np.float64)  # noqa: E731
+    as_np = lambda v: np.asarray(keras.ops.convert_to_numpy(v), dtype=np.float32)  # noqa: E731
     kernel, recurrent, bias = model.get_layer("decoder").get_weights()
     w = {"embed": as_np(model.get_layer("tgt_embed").embeddings), "kernel": as_np(kernel),
          "recurrent": as_np(recurrent), "bias": as_np(bias)}

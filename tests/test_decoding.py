@@ -147,3 +147,11 @@ def test_state_none_is_allowed():
 def test_bad_input_names_the_argument(call, error, word):
     with pytest.raises(error, match=word):
         call(RandomModel(0))
+
+
+def test_ties_go_to_the_lower_token_id_as_in_argmax():
+    uniform = np.log(np.full((1, 6), 1 / 6))
+    step = lambda tokens, state: (np.repeat(uniform, len(tokens), axis=0), None)  # noqa: E731
+    found = decoding.beam_search(step, None, bos_id=5, eos_id=4, beam_width=3, max_len=1)
+    assert [tokens for tokens, _ in found] == [[0], [1], [2]]
+    assert decoding.greedy_decode(step, None, bos_id=5, eos_id=4, max_len=1)[0] == [0]
