@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._args import non_negative_int
+
 # name -> (file name in the cache, public origin URL, sha256, sub-folder of the cache)
 _MNIST_ORIGIN = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _FASHION_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -100,13 +102,18 @@ def fetch(name):
     except Exception as error:
         if path.exists():  # never leave a partial or unverified download behind
             path.unlink()
-        raise DatasetUnavailableError(
-            f"Data file {fname!r} is not in the Keras cache and could not be downloaded.\n"
-            f"  looked in: {folder}\n  origin:    {origin + fname}\n  error:     {error}\n"
-            "Fix it in one of two ways:\n"
-            "  1. go online once and run again (or `make data`), which fills the cache;\n"
-            f"  2. copy a filled Keras cache (a folder with datasets/{subdir.removeprefix('datasets').strip('/')}) "
-            "to ~/.keras or point $KERAS_HOME at it.") from error
+        raise _unavailable(repr(fname), folder, origin + fname, error,
+                           f"datasets/{subdir.removeprefix('datasets').strip('/')}") from error
+
+
+def _unavailable(what, looked_in, origin, error, cached_path):
+    """The error for a file that is neither cached nor downloadable: names it, where we looked, and both fixes."""
+    return DatasetUnavailableError(
+        f"Data file {what} is not in the Keras cache and could not be downloaded.\n"
+        f"  looked in: {looked_in}\n  origin:    {origin}\n  error:     {error}\n"
+        "Fix it in one of two ways:\n"
+        "  1. go online once and run again (or `make data`), which fills the cache;\n"
+        f"  2. copy a filled Keras cache (a folder with {cached_path}) to ~/.keras or point $KERAS_HOME at it.")
 
 
 def read_idx(path):
@@ -363,13 +370,9 @@ def _download_spa_eng(folder):
     except Exception as error:
         if (folder / "spa-eng.zip").exists():
             (folder / "spa-eng.zip").unlink()
-        raise DatasetUnavailableError(
-            "Data file 'spa-eng.zip' (which holds spa-eng/spa.txt) is not in the Keras cache and could not be "
-            f"downloaded.\n  looked in: {folder} (for spa-eng/spa.txt and spa-eng.zip)\n  origin:    {SPA_ENG_ORIGIN}\n"
-            f"  error:     {error}\nFix it in one of two ways:\n"
-            "  1. go online once and run again (or `make data`), which fills the cache;\n"
-            "  2. copy a filled Keras cache (a folder with datasets/spa-eng/spa.txt) to ~/.keras or point "
-            "$KERAS_HOME at it.") from error
+        raise _unavailable("'spa-eng.zip' (which holds spa-eng/spa.txt)",
+                           f"{folder} (for spa-eng/spa.txt and spa-eng.zip)", SPA_ENG_ORIGIN, error,
+                           "datasets/spa-eng/spa.txt") from error
 
 
 def load_spa_eng():
@@ -403,8 +406,6 @@ def split_pairs(source, target, n_val, n_test, seed=0):
     together: each of validation and test gets at least the asked number of pairs (a few more, at most one
     group's worth), training gets the rest. Returns ((src, tgt) train, (src, tgt) val, (src, tgt) test).
     """
-    from ._args import non_negative_int
-
     if not isinstance(source, (list, tuple)) or not isinstance(target, (list, tuple)):
         raise TypeError("source and target must be lists of strings")
     if len(source) != len(target):
