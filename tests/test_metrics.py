@@ -1,7 +1,9 @@
+import logging
+
 import pytest
 import sacrebleu
 
-from nnutils import metrics
+from nnutils import data, metrics
 
 
 def test_bleu_is_sacrebleu_corpus_bleu_on_lower_cased_text():
@@ -32,3 +34,13 @@ def test_bleu_bad_input(args, error, word):
 def test_bleu_lowercase_must_be_bool():
     with pytest.raises(TypeError, match="lowercase"):
         metrics.bleu(["a"], ["a"], lowercase="yes")
+
+
+def test_bleu_scores_course_tokenised_text_like_detokenised_text_and_stays_quiet(caplog):
+    detok_hyp = ["I don't like movies.", "Where is the bathroom?", "Tom, listen!"] * 100
+    detok_ref = ["I don't like films.", "Where's the bathroom?", "Tom, listen to me!"] * 100
+    tok = lambda lines: [" ".join(data.normalize_sentence(s).split()) for s in lines]
+    with caplog.at_level(logging.WARNING, logger="sacrebleu"):
+        tokenised = metrics.bleu(tok(detok_hyp), tok(detok_ref))
+    assert tokenised == pytest.approx(metrics.bleu(detok_hyp, detok_ref), abs=1e-9)
+    assert not [r for r in caplog.records if "tokenized" in r.getMessage()]
