@@ -109,10 +109,15 @@ def encode(model, src_ids, batch_size=256):
     """Encoder outputs (n, S, units) and last states (n, units) of a batch of padded source ids, as NumPy (notebook 07)."""
     _check_model(model)
     src_ids = np.asarray(src_ids)
-    if src_ids.ndim != 2 or (src_ids.size and not np.issubdtype(src_ids.dtype, np.integer)):
-        raise ValueError(f"src_ids must be a 2-D int array (sentences, positions), got shape {src_ids.shape}")
+    if src_ids.ndim != 2 or src_ids.size == 0 or not np.issubdtype(src_ids.dtype, np.integer):
+        raise ValueError("src_ids must be a non-empty 2-D int array (sentences, positions), got shape "
+                         f"{src_ids.shape} and dtype {src_ids.dtype}")
+    positive_int("batch_size", batch_size)
     encoder = keras.Model(model.get_layer("src_ids").output, model.get_layer("encoder").output)
-    outputs, states = encoder.predict(src_ids, batch_size=batch_size, verbose=0)
+    batches = [encoder(src_ids[i:i + batch_size], training=False) for i in range(0, len(src_ids), batch_size)]
+    # direct calls, not predict(): a new predict function per call would be traced again and again
+    outputs = np.concatenate([keras.ops.convert_to_numpy(out) for out, _ in batches])
+    states = np.concatenate([keras.ops.convert_to_numpy(state) for _, state in batches])
     return outputs, states
 
 

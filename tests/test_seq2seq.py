@@ -105,6 +105,21 @@ def test_numpy_step_function_reproduces_teacher_forcing(attention):
             np.testing.assert_allclose(step_log_probs[0], log_probs[i, t], atol=1e-4)
 
 
+def test_encode_in_batches_equals_one_batch_and_the_keras_encoder():
+    model = small_model(True, seed=3)
+    src = np.random.default_rng(0).integers(1, 11, (5, 4)).astype("int32")
+    src[1, 2:] = 0
+    outputs, states = seq2seq.encode(model, src)
+    split_outputs, split_states = seq2seq.encode(model, src, batch_size=2)
+    np.testing.assert_allclose(split_outputs, outputs, atol=1e-6)
+    np.testing.assert_allclose(split_states, states, atol=1e-6)
+    encoder = keras.Model(model.get_layer("src_ids").output, model.get_layer("encoder").output)
+    ref_outputs, ref_states = encoder.predict(src, verbose=0)
+    assert outputs.shape == (5, 4, ref_outputs.shape[-1]) and isinstance(outputs, np.ndarray)
+    np.testing.assert_allclose(outputs, ref_outputs, atol=1e-5)
+    np.testing.assert_allclose(states, ref_states, atol=1e-5)
+
+
 def test_step_function_drives_beam_search():
     model = small_model(True, seed=2)
     src, _ = padded_example(2)
@@ -124,6 +139,9 @@ def test_step_function_drives_beam_search():
     (lambda: seq2seq.build_seq2seq(5, 5, attention="yes"), TypeError, "attention"),
     (lambda: seq2seq.encode("model", np.zeros((1, 3), int)), TypeError, "model"),
     (lambda: seq2seq.encode(small_model(False), np.zeros(3, int)), ValueError, "src_ids"),
+    (lambda: seq2seq.encode(small_model(False), np.zeros((0, 3), int)), ValueError, "src_ids"),
+    (lambda: seq2seq.encode(small_model(False), np.zeros((2, 3))), ValueError, "src_ids"),
+    (lambda: seq2seq.encode(small_model(False), np.zeros((2, 3), int), batch_size=0), ValueError, "batch_size"),
     (lambda: seq2seq.step_fn_for(small_model(False), np.zeros((4, 12)), np.zeros(5), np.ones(4, int)),
      ValueError, "enc_state"),
 ])
