@@ -19,3 +19,12 @@ def non_negative_int(argument, value):
     if value < 0:
         raise ValueError(f"{argument} must be >= 0, got {value}")
     return int(value)
+
+
+def id_matrix(argument, value):
+    """A non-empty 2-D int array of token ids (sentences, positions), as NumPy (ValueError otherwise)."""
+    value = np.asarray(value)
+    if value.ndim != 2 or value.size == 0 or not np.issubdtype(value.dtype, np.integer):
+        raise ValueError(f"{argument} must be a non-empty 2-D int array (sentences, positions), got shape "
+                         f"{value.shape} and dtype {value.dtype}")
+    return value

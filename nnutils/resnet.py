@@ -29,14 +29,18 @@ class ResidualBlock(layers.Layer):
     otherwise a 1x1 convolution with the same stride followed by batch norm (a "projection").
     With ``residual=False`` there is no shortcut at all: the same two convolutions form a *plain* block,
     so a plain network and a residual one differ in nothing but this flag.
+    With ``preactivation=True`` it is the block of He et al. (2016), y = F(x) + shortcut(x) with
+    F(x) = conv2(relu(bn2(conv1(relu(bn1(x)))))) and no ReLU after the addition; a projection then
+    reads relu(bn1(x)) and has no batch norm of its own.
     """
 
-    def __init__(self, filters, strides=1, residual=True, batch_norm=True, **kwargs):
+    def __init__(self, filters, strides=1, residual=True, batch_norm=True, preactivation=False, **kwargs):
         super().__init__(**kwargs)
         self.filters = positive_int("filters", filters)
         self.strides = positive_int("strides", strides)
         self.residual = _check_bool("residual", residual)
         self.batch_norm = _check_bool("batch_norm", batch_norm)
+        self.preactivation = _check_bool("preactivation", preactivation)
         conv = dict(padding="same", use_bias=not self.batch_norm, kernel_initializer="he_normal")
         self.conv1 = layers.Conv2D(self.filters, 3, strides=self.strides, name="conv1", **conv)
         self.conv2 = layers.Conv2D(self.filters, 3, name="conv2", **conv)
@@ -52,14 +56,14 @@ class ResidualBlock(layers.Layer):
         self.conv1.build(input_shape)
         out_shape = self.conv1.compute_output_shape(input_shape)
         self.conv2.build(out_shape)
-        if self.batch_norm:
-            self.bn1.build(out_shape)
+        if self.batch_norm:  # a pre-activation block normalises its input, the original block conv1's output
+            self.bn1.build(input_shape if self.preactivation else out_shape)
             self.bn2.build(out_shape)
         if self.residual and (channels != self.filters or self.strides != 1):
             self.projection = layers.Conv2D(self.filters, 1, strides=self.strides, use_bias=not self.batch_norm,
                                             kernel_initializer="he_normal", name="projection")
             self.projection.build(input_shape)
-            if self.batch_norm:
+            if self.batch_norm and not self.preactivation:
                 self.projection_bn = layers.BatchNormalization(momentum=BN_MOMENTUM, name="projection_bn")
                 self.projection_bn.build(out_shape)
         self.built = True
@@ -73,22 +77,29 @@ class ResidualBlock(layers.Layer):
             raise ValueError("the shortcut type is decided from the input shape: call or build the block first")
         return "projection" if self.projection is not None else "identity"
 
+    def _norm(self, bn, z, training):
+        return bn(z, training=training) if self.batch_norm else z
+
     def call(self, inputs, training=False):
-        y = self.conv1(inputs)
-        if self.batch_norm:
-            y = self.bn1(y, training=training)
-        y = keras.ops.relu(y)
-        y = self.conv2(y)
-        if self.batch_norm:
-            y = self.bn2(y, training=training)
+        if self.preactivation:
+            return self._call_preactivation(inputs, training)
+        y = keras.ops.relu(self._norm(self.bn1, self.conv1(inputs), training))
+        y = self._norm(self.bn2, self.conv2(y), training)
         if self.residual:
             skip = inputs
             if self.projection is not None:
-                skip = self.projection(inputs)
-                if self.batch_norm:
-                    skip = self.projection_bn(skip, training=training)
+                skip = self._norm(self.projection_bn, self.projection(inputs), training)
             y = y + skip
         return keras.ops.relu(y)
+
+    def _call_preactivation(self, inputs, training):
+        activated = keras.ops.relu(self._norm(self.bn1, inputs, training))
+        y = self.conv1(activated)
+        y = self.conv2(keras.ops.relu(self._norm(self.bn2, y, training)))
+        if not self.residual:
+            return y
+        skip = inputs if self.projection is None else self.projection(activated)
+        return y + skip
 
     def compute_output_shape(self, input_shape):
         return self.conv1.compute_output_shape(input_shape)
@@ -96,7 +107,7 @@ class ResidualBlock(layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(filters=self.filters, strides=self.strides, residual=self.residual,
-                      batch_norm=self.batch_norm)
+                      batch_norm=self.batch_norm, preactivation=self.preactivation)
         return config
 
 
@@ -157,17 +168,20 @@ def blocks_per_stage(depth):
 
 
 def build_cifar_net(depth=20, residual=True, input_shape=(28, 28, 1), num_classes=10, widths=(16, 32, 64),
-                    batch_norm=True, augment=None, name=None):
+                    batch_norm=True, augment=None, preactivation=False, name=None):
     """A CIFAR-style network of He et al. (2015): 3x3 conv, 3 stages of n blocks, pooling, softmax (notebook 03).
 
     ``depth`` = 6n + 2 counts the weighted layers (1 first conv + 6n block convs + 1 dense layer).
     Stage i has ``widths[i]`` filters; stages 2 and 3 halve the spatial size with stride 2.
     ``residual=False`` gives the plain network of the same depth and widths. ``augment`` is an
     optional list of Keras layers (e.g. random shifts) applied at the input during training only.
+    ``preactivation=True`` uses He et al.'s (2016) pre-activation blocks: the first conv is then not
+    followed by batch norm and ReLU, and a final batch norm and ReLU come before the pooling.
     """
     n = blocks_per_stage(depth)
     residual = _check_bool("residual", residual)
     batch_norm = _check_bool("batch_norm", batch_norm)
+    preactivation = _check_bool("preactivation", preactivation)
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     for value in input_shape:
@@ -186,19 +200,26 @@ def build_cifar_net(depth=20, residual=True, input_shape=(28, 28, 1), num_classe
         x = layer(x)
     x = layers.Conv2D(widths[0], 3, padding="same", use_bias=not batch_norm,
                       kernel_initializer="he_normal", name="stem_conv")(x)
-    if batch_norm:
-        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
-    x = layers.Activation("relu", name="stem_relu")(x)
+    if not preactivation:
+        x = _bn_relu(x, batch_norm, "stem")
     for stage, filters in enumerate(widths):
         for block in range(n):
             strides = 2 if stage > 0 and block == 0 else 1
             x = ResidualBlock(filters, strides=strides, residual=residual, batch_norm=batch_norm,
-                              name=f"stage{stage + 1}_block{block + 1}")(x)
+                              preactivation=preactivation, name=f"stage{stage + 1}_block{block + 1}")(x)
+    if preactivation:
+        x = _bn_relu(x, batch_norm, "final")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     # float32 output even under a mixed-precision policy, for a numerically safe softmax and loss
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="classifier")(x)
     kind = "resnet" if residual else "plain"
     return keras.Model(inputs, outputs, name=name or f"{kind}{depth}")
+
+
+def _bn_relu(x, batch_norm, prefix):
+    if batch_norm:
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{prefix}_bn")(x)
+    return layers.Activation("relu", name=f"{prefix}_relu")(x)
 
 
 def build_resnet(depth=20, **kwargs):

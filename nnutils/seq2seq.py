@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from ._args import positive_int
+from ._args import id_matrix, positive_int
 
 
 @keras.saving.register_keras_serializable(package="nnutils")
@@ -108,10 +108,7 @@ def masked_accuracy(y_true, logits):
 def encode(model, src_ids, batch_size=256):
     """Encoder outputs (n, S, units) and last states (n, units) of a batch of padded source ids, as NumPy (notebook 07)."""
     _check_model(model)
-    src_ids = np.asarray(src_ids)
-    if src_ids.ndim != 2 or src_ids.size == 0 or not np.issubdtype(src_ids.dtype, np.integer):
-        raise ValueError("src_ids must be a non-empty 2-D int array (sentences, positions), got shape "
-                         f"{src_ids.shape} and dtype {src_ids.dtype}")
+    src_ids = id_matrix("src_ids", src_ids)
     positive_int("batch_size", batch_size)
     encoder = keras.Model(model.get_layer("src_ids").output, model.get_layer("encoder").output)
     batches = [encoder(src_ids[i:i + batch_size], training=False) for i in range(0, len(src_ids), batch_size)]

@@ -83,10 +83,95 @@ def test_block_equals_functional_keras_twin(filters, strides):
     np.testing.assert_allclose(block(x, training=True), twin(x, training=True), rtol=1e-4, atol=1e-4)
 
 
+# ---------------------------------------------------------------- pre-activation blocks (He et al. 2016)
+def _preactivation_twin(block, input_shape):
+    """A pre-activation block built from Keras's own layers: x + conv2(relu(bn2(conv1(relu(bn1(x))))))."""
+    inputs = keras.Input(input_shape)
+    activated = keras.layers.ReLU()(keras.layers.BatchNormalization(name="b1")(inputs))
+    y = keras.layers.Conv2D(block.filters, 3, strides=block.strides, padding="same", use_bias=False, name="c1")(activated)
+    y = keras.layers.ReLU()(keras.layers.BatchNormalization(name="b2")(y))
+    y = keras.layers.Conv2D(block.filters, 3, padding="same", use_bias=False, name="c2")(y)
+    skip = inputs
+    if block.projection is not None:
+        skip = keras.layers.Conv2D(block.filters, 1, strides=block.strides, use_bias=False, name="p")(activated)
+    twin = keras.Model(inputs, keras.layers.Add()([y, skip]))
+    pairs = [("c1", block.conv1), ("b1", block.bn1), ("c2", block.conv2), ("b2", block.bn2)]
+    if block.projection is not None:
+        pairs.append(("p", block.projection))
+    for name, layer in pairs:
+        twin.get_layer(name).set_weights(layer.get_weights())
+    return twin
+
+
+@pytest.mark.parametrize("filters, strides", [(3, 1), (6, 2)])
+def test_preactivation_block_equals_functional_keras_twin(filters, strides):
+    x = _images(channels=3)
+    block = resnet.ResidualBlock(filters, strides=strides, preactivation=True)
+    block(x)
+    assert block.projection_bn is None and block.bn1.gamma.shape == (3,)
+    rng = np.random.default_rng(2)
+    for bn in (block.bn1, block.bn2):
+        bn.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in bn.get_weights()])
+    twin = _preactivation_twin(block, x.shape[1:])
+    np.testing.assert_allclose(block(x, training=False), twin(x, training=False), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(block(x, training=True), twin(x, training=True), rtol=1e-4, atol=1e-4)
+
+
+def test_preactivation_identity_block_is_exactly_the_identity_when_its_branch_is_zero():
+    x = _images(channels=4, seed=5)  # negative values too
+    pre = resnet.ResidualBlock(4, preactivation=True)
+    pre(x)
+    pre.conv2.kernel.assign(np.zeros(pre.conv2.kernel.shape, "float32"))
+    np.testing.assert_array_equal(pre(x), x)
+    original = resnet.ResidualBlock(4)
+    original(x)
+    original.bn2.gamma.assign(np.zeros(4, "float32"))  # F(x) = 0 as well, but the ReLU after the sum remains
+    np.testing.assert_allclose(original(x), np.maximum(x, 0), atol=1e-6)
+    assert not np.allclose(original(x), x)
+
+
+def test_preactivation_block_output_can_be_negative_and_plain_variant_has_no_shortcut():
+    x = _images(channels=3)
+    assert np.asarray(resnet.ResidualBlock(3, preactivation=True)(x)).min() < 0
+    plain = resnet.ResidualBlock(6, strides=2, residual=False, preactivation=True)
+    assert plain(x).shape == (4, 4, 4, 6) and plain.shortcut == "none"
+
+
+def test_preactivation_net_has_final_bn_relu_and_round_trips(tmp_path):
+    model = resnet.build_resnet(8, widths=(4, 8, 8), input_shape=(12, 12, 1), preactivation=True)
+    names = [layer.name for layer in model.layers]
+    assert "stem_bn" not in names and names.index("final_bn") < names.index("pool")
+    assert all(b.preactivation for b in model.layers if isinstance(b, resnet.ResidualBlock))
+    x = np.random.default_rng(0).random((4, 12, 12, 1)).astype("float32")
+    path = tmp_path / "pre.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_layer("stage1_block1").preactivation
+    np.testing.assert_allclose(model.predict(x, verbose=0), loaded.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+
+
+def test_preactivation_resnet20_parameter_count():
+    original = resnet.build_resnet(20, input_shape=(32, 32, 3))
+    pre = resnet.build_resnet(20, input_shape=(32, 32, 3), preactivation=True)
+    # the same convolutions; batch norms move (stem's 16 channels -> final 64; projections lose theirs, and the
+    # first bn of each stage-opening block normalises its input's channels instead of its output's)
+    bn = lambda c: 4 * c
+    removed = bn(16) + bn(32) + bn(64) + (bn(32) - bn(16)) + (bn(64) - bn(32))
+    assert original.count_params() - pre.count_params() == removed - bn(64)
+
+
+def test_preactivation_bad_argument():
+    with pytest.raises(TypeError, match="preactivation"):
+        resnet.ResidualBlock(4, preactivation="yes")
+    with pytest.raises(TypeError, match="preactivation"):
+        resnet.build_cifar_net(8, preactivation=0)
+
+
 def test_block_config_round_trip():
-    block = resnet.ResidualBlock(8, strides=2, residual=False, batch_norm=False, name="b")
+    block = resnet.ResidualBlock(8, strides=2, residual=False, batch_norm=False, preactivation=True, name="b")
     clone = resnet.ResidualBlock.from_config(block.get_config())
-    assert (clone.filters, clone.strides, clone.residual, clone.batch_norm, clone.name) == (8, 2, False, False, "b")
+    assert (clone.filters, clone.strides, clone.residual, clone.batch_norm, clone.preactivation, clone.name) == (
+        8, 2, False, False, True, "b")
 
 
 def test_block_without_batch_norm_has_biases():
