@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from ._args import id_matrix, positive_int
-from .transformer import MASKED, DecoderBlock, EncoderBlock, PositionalEmbedding
+from .transformer import MASKED, DecoderBlock, EncoderBlock
 
 
 def _as_np(value):
@@ -50,7 +50,7 @@ def _norm_weights(norm):
 
 
 def _decoder_weights(model):
-    embed = next(layer for layer in model.layers if isinstance(layer, PositionalEmbedding) and layer.name == "tgt_embed")
+    embed = model.get_layer("tgt_embed")
     w = {"table": _as_np(embed.embedding.embeddings) * math.sqrt(embed.d_model),
          "positions": embed.encoding if embed.positional else np.zeros_like(embed.encoding),
          "logits": [_as_np(v) for v in model.get_layer("logits").get_weights()], "layers": []}

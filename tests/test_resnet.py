@@ -47,24 +47,31 @@ def test_output_is_nonnegative():
 
 
 def _functional_twin(block, input_shape):
-    """The same computation as `block`, built from Keras's own layers with the functional API."""
+    """The same computation as `block` (original or pre-activation), built from Keras's own layers."""
+    L = keras.layers
     inputs = keras.Input(input_shape)
-    y = keras.layers.Conv2D(block.filters, 3, strides=block.strides, padding="same", use_bias=False, name="c1")(inputs)
-    y = keras.layers.BatchNormalization(name="b1")(y)
-    y = keras.layers.ReLU()(y)
-    y = keras.layers.Conv2D(block.filters, 3, padding="same", use_bias=False, name="c2")(y)
-    y = keras.layers.BatchNormalization(name="b2")(y)
-    skip = inputs
-    if block.projection is not None:
-        skip = keras.layers.Conv2D(block.filters, 1, strides=block.strides, use_bias=False, name="p")(inputs)
-        skip = keras.layers.BatchNormalization(name="pb")(skip)
-    outputs = keras.layers.ReLU()(keras.layers.Add()([y, skip]))
+    conv1 = L.Conv2D(block.filters, 3, strides=block.strides, padding="same", use_bias=False, name="c1")
+    conv2 = L.Conv2D(block.filters, 3, padding="same", use_bias=False, name="c2")
+    if block.preactivation:  # x + conv2(relu(bn2(conv1(relu(bn1(x))))))
+        activated = L.ReLU()(L.BatchNormalization(name="b1")(inputs))
+        y = conv2(L.ReLU()(L.BatchNormalization(name="b2")(conv1(activated))))
+        skip = inputs
+        if block.projection is not None:
+            skip = L.Conv2D(block.filters, 1, strides=block.strides, use_bias=False, name="p")(activated)
+        outputs = L.Add()([y, skip])
+    else:                    # relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
+        y = L.BatchNormalization(name="b2")(conv2(L.ReLU()(L.BatchNormalization(name="b1")(conv1(inputs)))))
+        skip = inputs
+        if block.projection is not None:
+            skip = L.BatchNormalization(name="pb")(
+                L.Conv2D(block.filters, 1, strides=block.strides, use_bias=False, name="p")(inputs))
+        outputs = L.ReLU()(L.Add()([y, skip]))
     twin = keras.Model(inputs, outputs)
-    pairs = [("c1", block.conv1), ("b1", block.bn1), ("c2", block.conv2), ("b2", block.bn2)]
-    if block.projection is not None:
-        pairs += [("p", block.projection), ("pb", block.projection_bn)]
-    for name, layer in pairs:
-        twin.get_layer(name).set_weights(layer.get_weights())
+    pairs = {"c1": block.conv1, "b1": block.bn1, "c2": block.conv2, "b2": block.bn2,
+             "p": block.projection, "pb": block.projection_bn}
+    for name, layer in pairs.items():
+        if layer is not None:
+            twin.get_layer(name).set_weights(layer.get_weights())
     return twin
 
 
@@ -84,25 +91,6 @@ def test_block_equals_functional_keras_twin(filters, strides):
 
 
 # ---------------------------------------------------------------- pre-activation blocks (He et al. 2016)
-def _preactivation_twin(block, input_shape):
-    """A pre-activation block built from Keras's own layers: x + conv2(relu(bn2(conv1(relu(bn1(x))))))."""
-    inputs = keras.Input(input_shape)
-    activated = keras.layers.ReLU()(keras.layers.BatchNormalization(name="b1")(inputs))
-    y = keras.layers.Conv2D(block.filters, 3, strides=block.strides, padding="same", use_bias=False, name="c1")(activated)
-    y = keras.layers.ReLU()(keras.layers.BatchNormalization(name="b2")(y))
-    y = keras.layers.Conv2D(block.filters, 3, padding="same", use_bias=False, name="c2")(y)
-    skip = inputs
-    if block.projection is not None:
-        skip = keras.layers.Conv2D(block.filters, 1, strides=block.strides, use_bias=False, name="p")(activated)
-    twin = keras.Model(inputs, keras.layers.Add()([y, skip]))
-    pairs = [("c1", block.conv1), ("b1", block.bn1), ("c2", block.conv2), ("b2", block.bn2)]
-    if block.projection is not None:
-        pairs.append(("p", block.projection))
-    for name, layer in pairs:
-        twin.get_layer(name).set_weights(layer.get_weights())
-    return twin
-
-
 @pytest.mark.parametrize("filters, strides", [(3, 1), (6, 2)])
 def test_preactivation_block_equals_functional_keras_twin(filters, strides):
     x = _images(channels=3)
@@ -112,7 +100,7 @@ def test_preactivation_block_equals_functional_keras_twin(filters, strides):
     rng = np.random.default_rng(2)
     for bn in (block.bn1, block.bn2):
         bn.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in bn.get_weights()])
-    twin = _preactivation_twin(block, x.shape[1:])
+    twin = _functional_twin(block, x.shape[1:])
     np.testing.assert_allclose(block(x, training=False), twin(x, training=False), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(block(x, training=True), twin(x, training=True), rtol=1e-4, atol=1e-4)
 
