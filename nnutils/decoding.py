@@ -169,9 +169,8 @@ def _top(scores, k):
 def _check_common(step_fn, bos_id, eos_id, max_len, eos_optional=False):
     if not callable(step_fn):
         raise TypeError(f"step_fn must be callable as step_fn(tokens, state), got {type(step_fn).__name__}")
-    for argument, value in (("bos_id", bos_id), ("eos_id", eos_id)):
-        if argument == "eos_id" and eos_optional and value is None:
-            continue
+    ids = [("bos_id", bos_id)] + ([] if eos_optional and eos_id is None else [("eos_id", eos_id)])
+    for argument, value in ids:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{argument} must be a token id (an int >= 0), got {value!r}")
     if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 1:
