@@ -6,9 +6,12 @@ tokens is chosen; of those, 80 % are replaced by [MASK], 10 % by a random token 
 and the loss is taken at the chosen positions only.
 """
 
+import keras
 import numpy as np
+from keras import layers, ops
 
 from nnutils._args import non_negative_int, positive_int
+from nnutils.transformer import EncoderBlock
 
 
 def mask_tokens(ids, mask_id, vocab_size, special_ids=(), rate=0.15, seed=None):
@@ -76,3 +79,287 @@ def _ids(ids, vocab_size):
         raise ValueError(f"ids must be in [0, vocab_size) = [0, {vocab_size}), got values from {ids.min()} to "
                          f"{ids.max()}")
     return ids
+
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0 to 4 in every vocabulary trained here
+PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)
+
+
+def train_wordpiece(sentences, vocab_size=8000, min_frequency=2):
+    """A lower-cased WordPiece tokenizer trained on ``sentences`` with the tokenizers package (notebook 09).
+
+    Ids 0 to 4 are SPECIAL_TOKENS; ``tokenizer.encode_batch(texts, add_special_tokens=False)`` gives the ids.
+    """
+    from tokenizers import BertWordPieceTokenizer
+
+    sentences = _sentences("sentences", sentences)
+    tokenizer = BertWordPieceTokenizer(lowercase=True, clean_text=True, strip_accents=True)
+    tokenizer.train_from_iterator(sentences, vocab_size=positive_int("vocab_size", vocab_size),
+                                  min_frequency=positive_int("min_frequency", min_frequency),
+                                  special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    return tokenizer
+
+
+def _sentences(argument, sentences):
+    if isinstance(sentences, str):
+        raise TypeError(f"{argument} must be a list of strings, not one string")
+    sentences = list(sentences)
+    if not sentences or not all(isinstance(s, str) for s in sentences):
+        raise TypeError(f"{argument} must be a non-empty list of strings")
+    return sentences
+
+
+def _token_lists(argument, sequences):
+    if isinstance(sequences, np.ndarray) or not isinstance(sequences, (list, tuple)) or not sequences:
+        raise TypeError(f"{argument} must be a non-empty list of token-id lists")
+    return [list(map(int, s)) for s in sequences]
+
+
+def pack_pair(a, b, max_len):
+    """[CLS] a [SEP] b [SEP] (b=None: [CLS] a [SEP]), the longer side cut first: (ids, segments) lists (notebook 09)."""
+    max_len = positive_int("max_len", max_len)
+    a, b = list(a), (None if b is None else list(b))
+    room = max_len - (3 if b is not None else 2)
+    if room < (2 if b is not None else 1):
+        raise ValueError(f"max_len must leave room for the tokens and the special tokens, got {max_len}")
+    while len(a) + (len(b) if b is not None else 0) > room:
+        if b is not None and len(b) > len(a):
+            b.pop()
+        else:
+            a.pop()
+    ids = [CLS_ID] + a + [SEP_ID]
+    segments = [0] * len(ids)
+    if b is not None:
+        ids += b + [SEP_ID]
+        segments += [1] * (len(b) + 1)
+    return ids, segments
+
+
+def next_sentence_pairs(sequences, max_len, seed=0):
+    """BERT's next-sentence examples from consecutive sentences, packed to fill max_len (notebook 09).
+
+    Segment A takes consecutive sentences from the stream while they fit half the room (at least one);
+    half the time segment B continues with the sentences after A (is_next = 1), otherwise it is taken from
+    a random place in the stream (is_next = 0); B fills the rest of the room, and pack_pair cuts what
+    overflows. Returns (ids, segments) as lists of lists and is_next as an int32 array.
+    """
+    sequences = [s for s in _token_lists("sequences", sequences) if s]
+    max_len = positive_int("max_len", max_len)
+    if len(sequences) < 4:
+        raise ValueError(f"sequences must hold at least 4 non-empty sentences, got {len(sequences)}")
+    rng = np.random.default_rng(seed)
+    room = max_len - 3
+    ids, segments, is_next = [], [], []
+
+    def fill(start, budget):
+        taken, j = [], start
+        while j < len(sequences) and (not taken or len(taken) + len(sequences[j]) <= budget):
+            taken += sequences[j]
+            j += 1
+        return taken, j
+
+    i = 0
+    while i < len(sequences) - 1:
+        a, after_a = fill(i, room // 2)
+        real = after_a < len(sequences) and rng.random() < 0.5
+        if real:
+            b, i = fill(after_a, room - min(len(a), room // 2))
+        else:  # B starts anywhere but in A or right after it: [0, i) or (after_a, end)
+            last = min(after_a, len(sequences) - 1)
+            n_starts = len(sequences) - (last - i + 1)
+            if n_starts == 0:
+                break
+            start = int(rng.integers(n_starts))
+            start += (last - i + 1) if start >= i else 0
+            b, _ = fill(start, room - min(len(a), room // 2))
+            i = after_a
+        pair_ids, pair_segments = pack_pair(a, b, max_len)
+        ids.append(pair_ids)
+        segments.append(pair_segments)
+        is_next.append(int(real))
+    return ids, segments, np.array(is_next, dtype=np.int32)
+
+
+def pad_batch(rows, multiple=8):
+    """Right-pad lists of ids with 0 to the longest, rounded up to a multiple: (batch, T) int32 (notebook 09)."""
+    rows = _token_lists("rows", rows)
+    length = -(-max(len(r) for r in rows) // positive_int("multiple", multiple)) * multiple
+    out = np.zeros((len(rows), length), dtype=np.int32)
+    for i, r in enumerate(rows):
+        out[i, :len(r)] = r
+    return out
+
+
+def masked_positions(weights, max_predictions=None):
+    """The chosen positions of mask_tokens' weights (batch, T) as (positions, position_weights), (batch, P) (notebook 09).
+
+    Rows with fewer than P chosen positions are filled with position 0 and weight 0.
+    """
+    weights = np.asarray(weights)
+    if weights.ndim != 2:
+        raise ValueError(f"weights must have shape (batch, T), got {weights.shape}")
+    counts = (weights > 0).sum(axis=1)
+    p = int(counts.max()) if max_predictions is None else positive_int("max_predictions", max_predictions)
+    positions = np.zeros((len(weights), max(p, 1)), dtype=np.int32)
+    position_weights = np.zeros((len(weights), max(p, 1)), dtype=np.float32)
+    for row in range(len(weights)):
+        chosen = np.flatnonzero(weights[row] > 0)[:p]
+        positions[row, :len(chosen)] = chosen
+        position_weights[row, :len(chosen)] = 1.0
+    return positions, position_weights
+
+
+@keras.saving.register_keras_serializable(package="nnutils")
+class BertEmbedding(layers.Layer):
+    """Token + segment + learned position embeddings, then LayerNorm and dropout (notebook 09)."""
+
+    def __init__(self, vocab_size, max_len, d_model, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.max_len = positive_int("vocab_size", vocab_size), positive_int("max_len", max_len)
+        self.d_model, self.dropout = positive_int("d_model", d_model), float(dropout)
+        init = keras.initializers.TruncatedNormal(stddev=0.02)
+        self.token = layers.Embedding(vocab_size, d_model, embeddings_initializer=init, name="token")
+        self.segment = layers.Embedding(2, d_model, embeddings_initializer=init, name="segment")
+        self.position = layers.Embedding(max_len, d_model, embeddings_initializer=init, name="position")
+        self.norm = layers.LayerNormalization(epsilon=1e-12, name="norm")
+        self.drop = layers.Dropout(dropout)
+
+    def build(self, token_ids_shape, segment_ids_shape=None):
+        self.token.build(token_ids_shape)
+        self.segment.build(token_ids_shape)
+        self.position.build((token_ids_shape[1],))
+        self.norm.build(tuple(token_ids_shape) + (self.d_model,))
+        self.built = True
+
+    def call(self, token_ids, segment_ids, training=None):
+        positions = ops.arange(ops.shape(token_ids)[1])
+        x = self.token(token_ids) + self.segment(segment_ids) + self.position(positions)[None]
+        return self.drop(self.norm(x), training=training)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocab_size=self.vocab_size, max_len=self.max_len, d_model=self.d_model, dropout=self.dropout)
+        return config
+
+
+def build_bert_encoder(vocab_size, max_len=64, d_model=128, num_layers=2, num_heads=4, d_ff=512, dropout=0.1,
+                       name="bert_encoder"):
+    """BERT's encoder: embeddings, nnutils.transformer.EncoderBlock x num_layers and the [CLS] pooler (notebook 09).
+
+    Inputs {"token_ids", "segment_ids"} (batch, T <= max_len), id 0 is padding; outputs {"sequence":
+    (batch, T, d_model), "pooled": tanh(W h_[CLS] + b), (batch, d_model)}.
+    """
+    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    segment_ids = keras.Input((None,), dtype="int32", name="segment_ids")
+    x = BertEmbedding(vocab_size, max_len, d_model, dropout, name="embedding")(token_ids, segment_ids)
+    real = ops.not_equal(token_ids, 0)
+    for i in range(positive_int("num_layers", num_layers)):
+        x = EncoderBlock(d_model, num_heads, d_ff, dropout, name=f"encoder_{i}")(x, padding_mask=real)
+    pooled = layers.Dense(d_model, activation="tanh", name="pooler")(x[:, 0])
+    return keras.Model({"token_ids": token_ids, "segment_ids": segment_ids}, {"sequence": x, "pooled": pooled},
+                       name=name)
+
+
+def build_pretraining_model(encoder):
+    """The encoder with BERT's two heads: masked-LM logits at mask_positions, (batch, P, vocab), and NSP logits (notebook 09)."""
+    embedding = encoder.get_layer("embedding")
+    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    segment_ids = keras.Input((None,), dtype="int32", name="segment_ids")
+    mask_positions = keras.Input((None,), dtype="int32", name="mask_positions")
+    out = encoder({"token_ids": token_ids, "segment_ids": segment_ids})
+    h = ops.take_along_axis(out["sequence"], mask_positions[:, :, None], axis=1)  # (batch, P, d_model)
+    h = layers.Dense(embedding.d_model, activation="gelu", name="mlm_transform")(h)
+    h = layers.LayerNormalization(epsilon=1e-12, name="mlm_norm")(h)
+    mlm = layers.Dense(embedding.vocab_size, name="mlm")(h)
+    nsp = layers.Dense(2, name="nsp")(out["pooled"])
+    return keras.Model({"token_ids": token_ids, "segment_ids": segment_ids, "mask_positions": mask_positions},
+                       {"mlm": mlm, "nsp": nsp}, name="bert_pretraining")
+
+
+def build_classifier(encoder, num_classes=2, dropout=0.1):
+    """Fine-tuning: dropout and a dense layer on the encoder's pooled [CLS] vector, logits (batch, classes) (notebook 09)."""
+    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    segment_ids = keras.Input((None,), dtype="int32", name="segment_ids")
+    pooled = encoder({"token_ids": token_ids, "segment_ids": segment_ids})["pooled"]
+    logits = layers.Dense(positive_int("num_classes", num_classes), name="classes")(layers.Dropout(dropout)(pooled))
+    return keras.Model({"token_ids": token_ids, "segment_ids": segment_ids}, logits, name="bert_classifier")
+
+
+class PretrainingBatches(keras.utils.PyDataset):
+    """Batches for build_pretraining_model, masked afresh at every visit (dynamic masking) (notebook 09)."""
+
+    def __init__(self, ids, segments, is_next, batch_size, vocab_size, max_len, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.ids, self.segments, self.is_next = ids, segments, np.asarray(is_next, dtype=np.int32)
+        self.batch_size, self.vocab_size = positive_int("batch_size", batch_size), vocab_size
+        self.max_len, self.max_predictions = max_len, int(np.floor(0.15 * max_len + 0.5))
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(ids))
+
+    def __len__(self):
+        return len(self.ids) // self.batch_size
+
+    def __getitem__(self, index):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        ids = np.zeros((len(rows), self.max_len), np.int32)
+        segments = np.zeros_like(ids)
+        for i, row in enumerate(rows):
+            ids[i, :len(self.ids[row])] = self.ids[row]
+            segments[i, :len(self.segments[row])] = self.segments[row]
+        inputs, labels, weights = mask_tokens(ids, MASK_ID, self.vocab_size, special_ids=(PAD_ID, CLS_ID, SEP_ID),
+                                              seed=int(self.rng.integers(2**31)))
+        positions, position_weights = masked_positions(weights, self.max_predictions)
+        x = {"token_ids": inputs, "segment_ids": segments, "mask_positions": positions}
+        y = {"mlm": np.take_along_axis(labels, positions, axis=1), "nsp": self.is_next[rows]}
+        return x, y, {"mlm": position_weights, "nsp": np.ones(len(rows), np.float32)}
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.ids))
+
+
+def encode_sentences(tokenizer, texts, max_len):
+    """Single sentences as [CLS] tokens [SEP], cut to max_len and right-padded: (n, max_len) int32 (notebook 09)."""
+    texts = _sentences("texts", texts)
+    max_len = positive_int("max_len", max_len)
+    rows = [pack_pair(e.ids, None, max_len)[0] for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+    out = np.zeros((len(rows), max_len), dtype=np.int32)
+    for i, row in enumerate(rows):
+        out[i, :len(row)] = row
+    return out
+
+
+class LengthBatches(keras.utils.PyDataset):
+    """Batches of padded sentences (n, T) grouped by length and cut to their longest, for fit (notebook 09).
+
+    Sentences are sorted by length (with random jitter when ``shuffle``), cut into batches, and each batch
+    is trimmed to its longest sentence rounded up to ``multiple``; with ``shuffle`` the batch order changes
+    every epoch. Items are ({"token_ids", "segment_ids"}, labels).
+    """
+
+    def __init__(self, token_ids, labels, batch_size=32, shuffle=True, multiple=16, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.token_ids, self.labels = np.asarray(token_ids, dtype=np.int32), np.asarray(labels)
+        if self.token_ids.ndim != 2 or len(self.labels) != len(self.token_ids):
+            raise ValueError(f"token_ids must be (n, T) with one label each, got {self.token_ids.shape} and "
+                             f"{self.labels.shape}")
+        self.batch_size, self.multiple = positive_int("batch_size", batch_size), positive_int("multiple", multiple)
+        self.shuffle, self.rng = bool(shuffle), np.random.default_rng(seed)
+        lengths = (self.token_ids != 0).sum(axis=1)
+        jitter = self.rng.random(len(lengths)) * 4 if self.shuffle else np.zeros(len(lengths))
+        order = np.argsort(lengths + jitter, kind="stable")
+        self.batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        self.visit = self.rng.permutation(len(self.batches)) if self.shuffle else np.arange(len(self.batches))
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        rows = self.batches[self.visit[index]]
+        ids = self.token_ids[rows]
+        length = min(-(-int((ids != 0).sum(axis=1).max()) // self.multiple) * self.multiple, ids.shape[1])
+        ids = ids[:, :length]
+        return {"token_ids": ids, "segment_ids": np.zeros_like(ids)}, self.labels[rows]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.visit = self.rng.permutation(len(self.batches))

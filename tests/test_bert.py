@@ -1,5 +1,7 @@
-"""mask_tokens (notebook 09 contract): BERT's choice of positions and its 80/10/10 replacement rule."""
+"""mask_tokens (notebook 09 contract): BERT's choice of positions and its 80/10/10 replacement rule; then
+sentence pairs, padding, masked positions, the BERT encoder and heads, pre-training batches and WordPiece."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -160,3 +162,378 @@ def test_bad_input_names_the_argument(kwargs, error, word):
               **kwargs}
     with pytest.raises(error, match=word):
         bert.mask_tokens(**kwargs)
+
+
+# ---------------------------------------------------------------- pairs, padding and positions (notebook 09)
+CLS_ID, SEP_ID, MASK_ID, PAD_ID = bert.CLS_ID, bert.SEP_ID, bert.MASK_ID, bert.PAD_ID
+
+
+def _np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def _split(ids):
+    """[CLS] a [SEP] b [SEP] -> (a, b) for ids without other [SEP]s."""
+    assert ids[0] == CLS_ID and ids[-1] == SEP_ID
+    seps = [i for i, t in enumerate(ids) if t == SEP_ID]
+    assert len(seps) == 2
+    return ids[1:seps[0]], ids[seps[0] + 1:-1]
+
+
+def test_pack_pair_layout_and_segments():
+    ids, segments = bert.pack_pair([5, 6, 7], [8, 9], max_len=10)
+    assert ids == [CLS_ID, 5, 6, 7, SEP_ID, 8, 9, SEP_ID]
+    assert segments == [0, 0, 0, 0, 0, 1, 1, 1]
+    ids, segments = bert.pack_pair([5, 6, 7], None, max_len=10)
+    assert ids == [CLS_ID, 5, 6, 7, SEP_ID] and segments == [0] * 5
+
+
+def test_pack_pair_cuts_the_longer_side_first():
+    a, b = list(range(10, 20)), [20, 21, 22]
+    ids, segments = bert.pack_pair(a, b, max_len=10)  # room 7: a is cut to 4, b kept
+    assert ids == [CLS_ID, 10, 11, 12, 13, SEP_ID, 20, 21, 22, SEP_ID] and len(segments) == 10
+    ids, _ = bert.pack_pair([5, 6], list(range(30, 40)), max_len=10)  # b is cut to 5
+    assert ids == [CLS_ID, 5, 6, SEP_ID, 30, 31, 32, 33, 34, SEP_ID]
+    ids, _ = bert.pack_pair(list(range(10, 20)), list(range(30, 40)), max_len=11)  # equal: both to 4
+    assert _split(ids) == ([10, 11, 12, 13], [30, 31, 32, 33])
+    ids, segments = bert.pack_pair(list(range(10, 30)), None, max_len=6)
+    assert ids == [CLS_ID, 10, 11, 12, 13, SEP_ID] and segments == [0] * 6
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        a, b = list(rng.integers(5, 50, rng.integers(1, 30))), list(rng.integers(5, 50, rng.integers(1, 30)))
+        max_len = int(rng.integers(5, 40))
+        ids, segments = bert.pack_pair(a, b, max_len)
+        kept_a, kept_b = _split(ids)
+        assert len(ids) == len(segments) <= max_len
+        assert len(ids) == min(max_len, len(a) + len(b) + 3)
+        assert kept_a == a[:len(kept_a)] and kept_b == b[:len(kept_b)]  # cut at the end
+        assert len(kept_a) >= 1 and len(kept_b) >= 1
+        assert (len(kept_a) < len(a) and len(kept_b) < len(b)) <= (abs(len(kept_a) - len(kept_b)) <= 1)
+        assert segments == [0] * (len(kept_a) + 2) + [1] * (len(kept_b) + 1)
+
+
+def test_pack_pair_bad_arguments():
+    with pytest.raises(ValueError, match="max_len"):
+        bert.pack_pair([5], [6], max_len=4)
+    with pytest.raises(ValueError, match="max_len"):
+        bert.pack_pair([5], None, max_len=2)
+    with pytest.raises(TypeError, match="max_len"):
+        bert.pack_pair([5], [6], max_len=8.0)
+
+
+def _stream_sentences(n, max_len, seed=0):
+    """n sentences of consecutive, unique ids (so a token tells its place in the stream), none longer than
+    half the room, so pack_pair never has to cut."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, (max_len - 3) // 2 + 1, n)
+    starts = 5 + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return [list(range(s, s + l)) for s, l in zip(starts, lengths)], set(starts)
+
+
+def test_next_sentence_pairs_real_and_random_b():
+    max_len = 32
+    sentences, starts = _stream_sentences(2000, max_len)
+    ids, segments, is_next = bert.next_sentence_pairs(sentences, max_len, seed=1)
+    assert len(ids) == len(segments) == len(is_next) and is_next.dtype == np.int32
+    assert set(np.unique(is_next)) == {0, 1}
+    assert 0.4 < is_next.mean() < 0.6
+    for pair, segment, real in zip(ids, segments, is_next):
+        assert len(pair) == len(segment) <= max_len
+        a, b = _split(pair)
+        assert segment == [0] * (len(a) + 2) + [1] * (len(b) + 1)
+        assert a[0] in starts and b[0] in starts  # both sides start at a sentence
+        assert np.all(np.diff(a) == 1) and np.all(np.diff(b) == 1)  # consecutive sentences
+        if real:
+            assert b[0] == a[-1] + 1  # B is what follows A in the stream
+        else:
+            assert b[0] != a[-1] + 1 and not a[0] <= b[0] <= a[-1]
+    firsts = [_split(pair)[0][0] for pair in ids]
+    assert firsts == sorted(firsts) and firsts[0] == 5  # A walks through the stream in order
+
+
+def test_next_sentence_pairs_fill_the_room_and_cut_long_sentences():
+    rng = np.random.default_rng(2)
+    sentences = [list(rng.integers(5, 100, rng.integers(1, 40))) for _ in range(300)]
+    ids, segments, is_next = bert.next_sentence_pairs(sentences, 24, seed=0)
+    assert all(len(pair) <= 24 for pair in ids)
+    assert np.mean([len(pair) for pair in ids]) > 0.75 * 24
+
+
+def test_next_sentence_pairs_same_seed_same_output():
+    sentences, _ = _stream_sentences(200, 32, seed=3)
+    first = bert.next_sentence_pairs(sentences, 32, seed=4)
+    again = bert.next_sentence_pairs(sentences, 32, seed=4)
+    other = bert.next_sentence_pairs(sentences, 32, seed=5)
+    assert first[0] == again[0] and first[1] == again[1]
+    np.testing.assert_array_equal(first[2], again[2])
+    assert first[0] != other[0]
+
+
+class _Hang(Exception):
+    pass
+
+
+def test_next_sentence_pairs_terminates_when_a_covers_every_sentence(monkeypatch):
+    """A guard turns an endless search for a random B into a quick failure (_Hang) instead of a hang."""
+    real_rng = np.random.default_rng
+
+    class Guarded:
+        def __init__(self, seed):
+            self.rng, self.draws = real_rng(seed), 0
+
+        def random(self, *args, **kwargs):
+            return self.rng.random(*args, **kwargs)
+
+        def integers(self, *args, **kwargs):
+            self.draws += 1
+            if self.draws > 10_000:
+                raise _Hang("next_sentence_pairs drew 10,000 random starts without finding one")
+            return self.rng.integers(*args, **kwargs)
+
+    monkeypatch.setattr(bert.np.random, "default_rng", Guarded)
+    try:  # four 1-token sentences fit half of the room of 64 tokens: A takes them all
+        ids, _, is_next = bert.next_sentence_pairs([[5], [6], [7], [8]], 64, seed=0)
+    except ValueError:
+        return  # refusing such a stream with a clear error would do as well
+    assert all(len(pair) <= 64 for pair in ids) and len(ids) == len(is_next)
+
+
+def test_next_sentence_pairs_bad_arguments():
+    with pytest.raises(ValueError, match="sequences"):
+        bert.next_sentence_pairs([[5], [6], [7]], 16)
+    with pytest.raises(ValueError, match="sequences"):
+        bert.next_sentence_pairs([[5], [6], [], [7]], 16)  # empty sentences do not count
+    with pytest.raises(TypeError, match="sequences"):
+        bert.next_sentence_pairs(np.ones((5, 3), int), 16)
+    with pytest.raises(TypeError, match="sequences"):
+        bert.next_sentence_pairs([], 16)
+    with pytest.raises(ValueError, match="max_len"):
+        bert.next_sentence_pairs([[5]] * 10, 0)
+
+
+def test_pad_batch_rounds_up_and_pads_with_zeros():
+    out = bert.pad_batch([[1, 2, 3], [4] * 9])
+    assert out.shape == (2, 16) and out.dtype == np.int32
+    np.testing.assert_array_equal(out[0], [1, 2, 3] + [0] * 13)
+    np.testing.assert_array_equal(out[1], [4] * 9 + [0] * 7)
+    assert bert.pad_batch([[1, 2, 3], [4] * 8]).shape == (2, 8)  # already a multiple
+    assert bert.pad_batch([[1, 2, 3], [4] * 5], multiple=1).shape == (2, 5)
+    assert bert.pad_batch([[7]], multiple=3).shape == (1, 3)
+    with pytest.raises(ValueError, match="multiple"):
+        bert.pad_batch([[1]], multiple=0)
+    with pytest.raises(TypeError, match="rows"):
+        bert.pad_batch([])
+    with pytest.raises(TypeError, match="rows"):
+        bert.pad_batch(np.ones((2, 3), int))
+
+
+def test_masked_positions_recover_the_weights():
+    ids = batch(20, shape=(16, 30))
+    _, _, weights = bert.mask_tokens(ids, MASK, 50, SPECIAL, seed=1)
+    positions, position_weights = bert.masked_positions(weights)
+    counts = weights.sum(axis=1).astype(int)
+    assert positions.shape == position_weights.shape == (16, counts.max())
+    assert positions.dtype == np.int32 and position_weights.dtype == np.float32
+    rebuilt = np.zeros_like(weights)
+    for row in range(16):
+        k = counts[row]
+        np.testing.assert_array_equal(position_weights[row], [1.0] * k + [0.0] * (len(positions[row]) - k))
+        np.testing.assert_array_equal(positions[row, :k], np.flatnonzero(weights[row]))  # in order
+        np.testing.assert_array_equal(positions[row, k:], 0)
+        rebuilt[row, positions[row, :k]] = position_weights[row, :k]
+    np.testing.assert_array_equal(rebuilt, weights)
+    wide, wide_weights = bert.masked_positions(weights, max_predictions=10)
+    assert wide.shape == (16, 10) and wide_weights.sum() == weights.sum()
+    narrow, narrow_weights = bert.masked_positions(weights, max_predictions=2)
+    np.testing.assert_array_equal(narrow, positions[:, :2])
+    np.testing.assert_array_equal(narrow_weights, np.minimum(position_weights[:, :2], 1.0))
+    none, none_weights = bert.masked_positions(np.zeros((3, 5)))
+    assert none.shape == (3, 1) and none_weights.sum() == 0
+    with pytest.raises(ValueError, match="weights"):
+        bert.masked_positions(np.ones(5))
+    with pytest.raises(ValueError, match="max_predictions"):
+        bert.masked_positions(weights, max_predictions=0)
+
+
+# ---------------------------------------------------------------- the model
+def _randomise(model, seed=0):
+    rng = np.random.default_rng(seed)
+    model.set_weights([(1.0 if "gamma" in w.path else 0.0) + 0.2 * rng.normal(size=w.shape).astype("float32")
+                       for w in model.weights])
+
+
+def test_bert_embedding_is_token_plus_segment_plus_position_then_layer_norm():
+    layer = bert.BertEmbedding(11, 8, 16, dropout=0.3)
+    tokens = np.random.default_rng(0).integers(0, 11, (2, 6)).astype(np.int32)
+    segments = np.array([[0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 1, 0]], np.int32)
+    layer(tokens, segments)
+    _randomise(layer)
+    out = _np(layer(tokens, segments, training=False))
+    x = (_np(layer.token.embeddings)[tokens] + _np(layer.segment.embeddings)[segments]
+         + _np(layer.position.embeddings)[:6][None])
+    expected = (_np(layer.norm.gamma) * (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-12)
+                + _np(layer.norm.beta))
+    assert out.shape == (2, 6, 16)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(_np(layer(tokens, segments, training=True)), out)  # dropout in training only
+
+
+def _encoder(**kwargs):
+    keras.utils.set_random_seed(0)
+    args = dict(vocab_size=11, max_len=16, d_model=16, num_layers=2, num_heads=2, d_ff=32, dropout=0.1)
+    args.update(kwargs)
+    return bert.build_bert_encoder(**args)
+
+
+def test_encoder_padding_changes_nothing_at_real_positions():
+    encoder = _encoder()
+    _randomise(encoder)
+    short = {"token_ids": np.array([[CLS_ID, 5, 6, 7, SEP_ID]]), "segment_ids": np.array([[0, 0, 0, 0, 0]])}
+    padded = {"token_ids": np.array([[CLS_ID, 5, 6, 7, SEP_ID, 0, 0, 0], [CLS_ID, 8, SEP_ID, 9, 10, SEP_ID, 0, 0]]),
+              "segment_ids": np.array([[0] * 8, [0, 0, 0, 1, 1, 1, 0, 0]])}
+    a, b = encoder(short), encoder(padded)
+    assert _np(b["sequence"]).shape == (2, 8, 16) and _np(b["pooled"]).shape == (2, 16)
+    np.testing.assert_allclose(_np(a["sequence"])[0], _np(b["sequence"])[0, :5], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_np(a["pooled"])[0], _np(b["pooled"])[0], rtol=1e-4, atol=1e-5)
+    alone = encoder({"token_ids": padded["token_ids"][1:, :6], "segment_ids": padded["segment_ids"][1:, :6]})
+    np.testing.assert_allclose(_np(alone["pooled"])[0], _np(b["pooled"])[1], rtol=1e-4, atol=1e-5)
+    pooled = _np(b["sequence"])[:, 0] @ _np(encoder.get_layer("pooler").kernel) + _np(encoder.get_layer("pooler").bias)
+    np.testing.assert_allclose(_np(b["pooled"]), np.tanh(pooled), rtol=1e-4, atol=1e-5)
+    other_segments = dict(padded, segment_ids=1 - padded["segment_ids"])
+    assert not np.allclose(_np(encoder(other_segments)["pooled"]), _np(b["pooled"]), atol=1e-4)
+
+
+def test_pretraining_heads_read_the_encoder_at_mask_positions():
+    encoder = _encoder()
+    model = bert.build_pretraining_model(encoder)
+    _randomise(model)
+    assert model.get_layer(encoder.name) is encoder  # the weights are shared
+    tokens = np.array([[CLS_ID, 5, MASK_ID, 7, SEP_ID, 8, 9, SEP_ID], [CLS_ID, MASK_ID, 6, SEP_ID, 10, SEP_ID, 0, 0]])
+    segments = np.array([[0, 0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 1, 1, 0, 0]])
+    positions = np.array([[2, 6, 0], [1, 4, 0]])
+    out = model({"token_ids": tokens, "segment_ids": segments, "mask_positions": positions})
+    assert _np(out["mlm"]).shape == (2, 3, 11) and _np(out["nsp"]).shape == (2, 2)
+    enc = encoder({"token_ids": tokens, "segment_ids": segments})
+    h = np.take_along_axis(_np(enc["sequence"]), positions[..., None], axis=1)
+    for name in ("mlm_transform", "mlm_norm", "mlm"):
+        h = _np(model.get_layer(name)(h))
+    np.testing.assert_allclose(_np(out["mlm"]), h, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(_np(out["nsp"]), _np(model.get_layer("nsp")(enc["pooled"])), rtol=1e-4, atol=1e-5)
+    shuffled = model({"token_ids": tokens, "segment_ids": segments, "mask_positions": positions[:, ::-1]})
+    np.testing.assert_allclose(_np(shuffled["mlm"]), _np(out["mlm"])[:, ::-1], rtol=1e-4, atol=1e-4)
+
+
+def _pretraining_data(n_sentences=120, max_len=32, vocab=50, seed=0):
+    rng = np.random.default_rng(seed)
+    sentences = [list(rng.integers(5, vocab, rng.integers(2, 12))) for _ in range(n_sentences)]
+    return bert.next_sentence_pairs(sentences, max_len, seed=seed)
+
+
+def test_pretraining_batches():
+    vocab, max_len, size = 50, 32, 8
+    ids, segments, is_next = _pretraining_data()
+    data = bert.PretrainingBatches(ids, segments, is_next, size, vocab, max_len, seed=1)
+    assert len(data) == len(ids) // size
+    p = int(np.floor(0.15 * max_len + 0.5))
+    for index in (0, len(data) - 1):
+        rows = data.order[index * size:(index + 1) * size]
+        x, y, w = data[index]
+        original = bert.pad_batch([ids[r] for r in rows], multiple=max_len)
+        assert x["token_ids"].shape == x["segment_ids"].shape == (size, max_len)
+        assert x["mask_positions"].shape == y["mlm"].shape == w["mlm"].shape == (size, p)
+        np.testing.assert_array_equal(x["segment_ids"], bert.pad_batch([segments[r] for r in rows], max_len))
+        np.testing.assert_array_equal(y["nsp"], is_next[rows])
+        np.testing.assert_array_equal(w["nsp"], 1.0)
+        np.testing.assert_array_equal(y["mlm"], np.take_along_axis(original, x["mask_positions"], axis=1))
+        for row in range(size):
+            k = int(w["mlm"][row].sum())
+            assert k >= 1
+            np.testing.assert_array_equal(w["mlm"][row], [1.0] * k + [0.0] * (p - k))  # 0 only on the padding
+            chosen = x["mask_positions"][row, :k]
+            assert np.all(np.diff(chosen) > 0)
+            assert not np.isin(original[row, chosen], [PAD_ID, CLS_ID, SEP_ID]).any()
+            unchosen = np.setdiff1d(np.arange(max_len), chosen)
+            np.testing.assert_array_equal(x["token_ids"][row, unchosen], original[row, unchosen])
+    again, _, _ = data[0]
+    assert not np.array_equal(again["mask_positions"], data[0][0]["mask_positions"])  # masked afresh
+
+
+def test_pretraining_batches_feed_the_pretraining_model():
+    ids, segments, is_next = _pretraining_data(n_sentences=40, max_len=16)
+    model = bert.build_pretraining_model(_encoder(vocab_size=50))
+    x, y, w = bert.PretrainingBatches(ids, segments, is_next, 4, 50, 16)[0]
+    out = model(x)
+    assert _np(out["mlm"]).shape == (4, 2, 50) and _np(out["nsp"]).shape == (4, 2)
+    model.compile(optimizer="adam", loss={"mlm": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                          "nsp": keras.losses.SparseCategoricalCrossentropy(from_logits=True)})
+    losses = model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
+    assert np.isfinite(losses["loss"])
+
+
+def test_train_wordpiece():
+    pytest.importorskip("tokenizers")
+    sentences = ["The cat sat on the mat.", "The dog sat on the log.", "A cat and a dog met on the mat.",
+                 "The dog saw the cat sitting."] * 5
+    tokenizer = bert.train_wordpiece(sentences, vocab_size=120, min_frequency=2)
+    for i, token in enumerate(bert.SPECIAL_TOKENS):
+        assert tokenizer.token_to_id(token) == i
+    assert tokenizer.get_vocab_size() <= 120
+    encoding = tokenizer.encode("The Dog sat on the mat.", add_special_tokens=False)
+    assert not set(encoding.ids) & set(range(5))  # no [UNK], no special token
+    assert tokenizer.decode(encoding.ids) == "the dog sat on the mat."
+    batch_ids = [e.ids for e in tokenizer.encode_batch(["the cat", "the dog"], add_special_tokens=False)]
+    assert batch_ids[0][0] == batch_ids[1][0] == tokenizer.token_to_id("the")
+    with pytest.raises(TypeError, match="sentences"):
+        bert.train_wordpiece("the cat sat")
+    with pytest.raises(TypeError, match="sentences"):
+        bert.train_wordpiece([])
+    with pytest.raises(ValueError, match="vocab_size"):
+        bert.train_wordpiece(sentences, vocab_size=0)
+
+
+def test_encode_sentences_wraps_cuts_and_pads():
+    pytest.importorskip("tokenizers")
+    sentences = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog"] * 5
+    tokenizer = bert.train_wordpiece(sentences, vocab_size=100, min_frequency=1)
+    out = bert.encode_sentences(tokenizer, ["the cat sat", "the dog sat on the log"], 6)
+    assert out.shape == (2, 6) and out.dtype == np.int32
+    words = [tokenizer.token_to_id(w) for w in "the cat sat".split()]
+    np.testing.assert_array_equal(out[0], [bert.CLS_ID] + words + [bert.SEP_ID, 0])
+    assert out[1, 0] == bert.CLS_ID and out[1, -1] == bert.SEP_ID and (out[1] != 0).all()  # cut to fit
+    with pytest.raises(TypeError, match="texts"):
+        bert.encode_sentences(tokenizer, "the cat", 6)
+    with pytest.raises(ValueError, match="max_len"):
+        bert.encode_sentences(tokenizer, ["the cat"], 0)
+
+
+def test_length_batches_group_by_length_and_trim():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 40, size=100)
+    ids = np.zeros((100, 48), np.int32)
+    for i, n in enumerate(lengths):
+        ids[i, :n] = rng.integers(5, 50, size=n)
+    labels = np.arange(100)
+    batches = bert.LengthBatches(ids, labels, batch_size=16, shuffle=True, multiple=8, seed=1)
+    assert len(batches) == 7
+    seen, spreads = [], []
+    for b in range(len(batches)):
+        x, y = batches[b]
+        t = x["token_ids"].shape[1]
+        assert t % 8 == 0 or t == 48
+        assert t >= lengths[y].max() and t - lengths[y].max() < 8  # trimmed to the longest, rounded up
+        np.testing.assert_array_equal(x["token_ids"], ids[y, :t])
+        assert (x["segment_ids"] == 0).all()
+        spreads.append(lengths[y].max() - lengths[y].min())
+        seen += list(y)
+    assert sorted(seen) == list(range(100))  # every example exactly once per epoch
+    assert np.mean(spreads) < 12  # sorted by length: batches are far more uniform than random ones (~30)
+    first = [tuple(batches[b][1]) for b in range(len(batches))]
+    batches.on_epoch_end()
+    assert [tuple(batches[b][1]) for b in range(len(batches))] != first  # a new batch order
+    fixed = bert.LengthBatches(ids, labels, batch_size=16, shuffle=False)
+    order = np.concatenate([fixed[b][1] for b in range(len(fixed))])
+    assert (np.diff(lengths[order]) >= 0).all()
+    with pytest.raises(ValueError, match="token_ids"):
+        bert.LengthBatches(ids, labels[:5])
+    with pytest.raises(TypeError, match="batch_size"):
+        bert.LengthBatches(ids, labels, batch_size=2.5)
