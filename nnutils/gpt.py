@@ -37,6 +37,11 @@ def _rate(argument, value, low=0.0, high=1.0, closed_high=False):
     return float(value)
 
 
+def _block_config(layer):
+    """The constructor arguments that CausalSelfAttention and GPTBlock share, for get_config."""
+    return {name: getattr(layer, name) for name in ("d_model", "num_heads", "num_layers", "dropout", "use_bias", "fused")}
+
+
 @keras.saving.register_keras_serializable(package="nnutils")
 class CausalSelfAttention(layers.Layer):
     """Multi-head causal self-attention with one fused query/key/value projection, as in nanoGPT (notebook 09).
@@ -79,10 +84,7 @@ class CausalSelfAttention(layers.Layer):
         return self.drop(self.proj(ops.reshape(y, (batch, t, self.d_model))), training=training)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(d_model=self.d_model, num_heads=self.num_heads, num_layers=self.num_layers,
-                      dropout=self.dropout, use_bias=self.use_bias, fused=self.fused)
-        return config
+        return {**super().get_config(), **_block_config(self)}
 
 
 @keras.saving.register_keras_serializable(package="nnutils")
@@ -115,10 +117,7 @@ class GPTBlock(layers.Layer):
         return x + self.drop(self.mlp_output(hidden), training=training)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(d_model=self.d_model, num_heads=self.num_heads, num_layers=self.num_layers,
-                      dropout=self.dropout, use_bias=self.use_bias, fused=self.fused)
-        return config
+        return {**super().get_config(), **_block_config(self)}
 
 
 @keras.saving.register_keras_serializable(package="nnutils")
