@@ -15,8 +15,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-lab: setup          ## open JupyterLab on the notebooks
-	$(BIN)/jupyter lab notebooks/
+lab: setup          ## open JupyterLab on the notebooks (as root too, as in Docker images and cloud machines)
+	@if [ "$$(id -u)" = 0 ]; then \
+	  echo "make lab: running as root, so JupyterLab is started with --allow-root"; root_flag=--allow-root; \
+	fi; \
+	echo "make lab: JupyterLab serves notebooks/ from $(CURDIR); open the http://localhost:... URL it prints below"; \
+	$(BIN)/jupyter lab $$root_flag notebooks/
 
 test: setup         ## unit tests + every notebook through nbval, smoke profile
 	NNUTILS_PROFILE=smoke $(BIN)/python -m pytest

@@ -504,36 +504,3 @@ def test_encode_sentences_wraps_cuts_and_pads():
         bert.encode_sentences(tokenizer, "the cat", 6)
     with pytest.raises(ValueError, match="max_len"):
         bert.encode_sentences(tokenizer, ["the cat"], 0)
-
-
-def test_length_batches_group_by_length_and_trim():
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(2, 40, size=100)
-    ids = np.zeros((100, 48), np.int32)
-    for i, n in enumerate(lengths):
-        ids[i, :n] = rng.integers(5, 50, size=n)
-    labels = np.arange(100)
-    batches = bert.LengthBatches(ids, labels, batch_size=16, shuffle=True, multiple=8, seed=1)
-    assert len(batches) == 7
-    seen, spreads = [], []
-    for b in range(len(batches)):
-        x, y = batches[b]
-        t = x["token_ids"].shape[1]
-        assert t % 8 == 0 or t == 48
-        assert t >= lengths[y].max() and t - lengths[y].max() < 8  # trimmed to the longest, rounded up
-        np.testing.assert_array_equal(x["token_ids"], ids[y, :t])
-        assert (x["segment_ids"] == 0).all()
-        spreads.append(lengths[y].max() - lengths[y].min())
-        seen += list(y)
-    assert sorted(seen) == list(range(100))  # every example exactly once per epoch
-    assert np.mean(spreads) < 12  # sorted by length: batches are far more uniform than random ones (~30)
-    first = [tuple(batches[b][1]) for b in range(len(batches))]
-    batches.on_epoch_end()
-    assert [tuple(batches[b][1]) for b in range(len(batches))] != first  # a new batch order
-    fixed = bert.LengthBatches(ids, labels, batch_size=16, shuffle=False)
-    order = np.concatenate([fixed[b][1] for b in range(len(fixed))])
-    assert (np.diff(lengths[order]) >= 0).all()
-    with pytest.raises(ValueError, match="token_ids"):
-        bert.LengthBatches(ids, labels[:5])
-    with pytest.raises(TypeError, match="batch_size"):
-        bert.LengthBatches(ids, labels, batch_size=2.5)

@@ -1,0 +1,48 @@
+"""`make lab` starts JupyterLab for root and non-root users alike (the root case is Docker's and Colab-like machines')."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+
+def _fake_venv(tmp_path):
+    """A venv whose `jupyter` only prints its arguments, already marked as installed."""
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    jupyter = bin_dir / "jupyter"
+    jupyter.write_text("#!/bin/sh\necho \"fake jupyter: $*\"\n")
+    jupyter.chmod(0o755)
+    (tmp_path / "venv" / ".installed").touch()  # newer than requirements.txt: `setup` has nothing to do
+    return tmp_path / "venv"
+
+
+def _make_lab(tmp_path, uid):
+    fake_bin = tmp_path / "fakebin"
+    fake_bin.mkdir()
+    fake_id = fake_bin / "id"
+    fake_id.write_text(f"#!/bin/sh\necho {uid}\n")  # `id -u` as that user
+    fake_id.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}"}
+    return subprocess.run(["make", "--no-print-directory", "lab", f"VENV={_fake_venv(tmp_path)}"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_lab_as_root_passes_allow_root_and_says_so(tmp_path):
+    result = _make_lab(tmp_path, 0)
+    assert result.returncode == 0, result.stderr
+    assert "fake jupyter: lab --allow-root notebooks/" in result.stdout
+    assert "running as root" in result.stdout and "serves notebooks/" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_lab_as_a_user_does_not_pass_allow_root(tmp_path):
+    result = _make_lab(tmp_path, 1000)
+    assert result.returncode == 0, result.stderr
+    assert "fake jupyter: lab notebooks/" in result.stdout
+    assert "running as root" not in result.stdout and "serves notebooks/" in result.stdout
