@@ -1,4 +1,4 @@
-"""Masked language modelling, BERT's pre-training task: which tokens to hide and predict (notebook 09).
+"""BERT for notebook 09: masking, WordPiece, next-sentence pairs, the encoder with its heads, and batches.
 
 ``mask_tokens`` is pure NumPy, so that it can prepare batches for any backend (or a ``tf.data`` pipeline
 through ``numpy_function``). The recipe is the one of Devlin et al. (2019): a fraction of the ordinary
