@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 NOTEBOOKS = $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: setup lab test data results clean
+.PHONY: setup lab test data results student grade grade-check clean
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,15 @@ results: setup      ## run every notebook in the full profile, in place, and reb
 	done
 	$(BIN)/python tools/clean_outputs.py $(NOTEBOOKS)
 	$(BIN)/python -m nnutils.report
+
+student: setup      ## the student version of every notebook into student/ (nbgrader generate_assignment, outputs kept)
+	$(BIN)/python tools/classroom.py student
+
+grade: setup        ## autograde course/submitted/<student>/<NN_topic>/<NN_topic>.ipynb (smoke unless NNUTILS_PROFILE=full)
+	$(BIN)/python tools/classroom.py grade
+
+grade-check: setup  ## autograde the solution, the untouched and a wrong version of every notebook (CI does 09)
+	NNUTILS_GRADE_ALL=1 $(BIN)/python -m pytest -o addopts="-p no:cacheprovider" tests/test_classroom.py
 
 clean:
 	rm -rf $(VENV) results/smoke notebooks/artifacts

@@ -345,8 +345,9 @@ def step_fn_for(model, prompt_ids, use_cache=True):
 
     With ``use_cache`` the state holds each block's keys and values, (n, heads, t, d_head), and a step runs
     one new position through the model in NumPy; the cache holds at most ``model.context`` positions.
-    Without it, each step runs the Keras model over the last ``model.context`` tokens again (a sliding
-    window, so any length can be generated): the same log-probabilities while the text fits the context.
+    Without it, each step runs the compiled Keras model (``predict_on_batch``) over the last ``model.context``
+    tokens again, right-padded to the context (a sliding window, so any length can be generated): the same
+    log-probabilities while the text fits the context.
     """
     if not isinstance(model, GPT):
         raise TypeError(f"model must be an nnutils.gpt.GPT, got {type(model).__name__}")
@@ -355,8 +356,11 @@ def step_fn_for(model, prompt_ids, use_cache=True):
     if not use_cache:
         def uncached_step(tokens, state):
             prefix = np.concatenate([state["prefix"], np.asarray(tokens)[:, None]], axis=1)
-            logits = ops.convert_to_numpy(model(prefix[:, -model.context:].astype(np.int32), training=False))
-            return _log_softmax(logits[:, -1]), {"prefix": prefix}
+            window = prefix[:, -model.context:]
+            padded = np.zeros((len(window), model.context), np.int32)  # one shape, so one compiled function
+            padded[:, :window.shape[1]] = window  # right padding: causal, so position t never sees it
+            logits = ops.convert_to_numpy(model.predict_on_batch(padded))
+            return _log_softmax(logits[:, window.shape[1] - 1]), {"prefix": prefix}
 
         return uncached_step, {"prefix": prompt_ids[None, :-1].astype(np.int64)}
 

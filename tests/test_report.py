@@ -55,3 +55,20 @@ def test_update_readme_needs_markers(root):
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         report.update_readme(readme)
+
+
+def test_results_dir_redirect_keeps_the_course_results_untouched(root, monkeypatch, tmp_path_factory):
+    """Grading sets NNUTILS_RESULTS_DIR: record writes there, load falls back on the course's results."""
+    monkeypatch.setenv("NNUTILS_PROFILE", "full")
+    report.record("06_birnn", "bilstm_test_accuracy", 0.777)
+    committed = (root / "results" / "full" / "06_birnn.json").read_text()
+    elsewhere = tmp_path_factory.mktemp("grading")
+    monkeypatch.setenv("NNUTILS_RESULTS_DIR", str(elsewhere))
+    report.record("06_birnn", "bilstm_test_accuracy", 0.5)
+    assert (root / "results" / "full" / "06_birnn.json").read_text() == committed
+    assert json.loads((elsewhere / "full" / "06_birnn.json").read_text())["bilstm_test_accuracy"]["value"] == 0.5
+    assert report.load("06_birnn", "full")["bilstm_test_accuracy"]["value"] == 0.5
+    assert report.load("01_mlp", "full") == {}
+    report.record("02_cnn_lenet", "test_accuracy", 0.99)
+    monkeypatch.setenv("NNUTILS_RESULTS_DIR", str(elsewhere / "empty"))
+    assert report.load("06_birnn", "full")["bilstm_test_accuracy"]["value"] == 0.777  # the fallback

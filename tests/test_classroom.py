@@ -1,0 +1,182 @@
+"""The classroom workflow (tools/classroom.py, nbgrader): student versions and autograding that is fair.
+
+CI autogrades GRADED_IN_CI; `make grade-check` (NNUTILS_GRADE_ALL=1) autogrades every notebook.
+"""
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import classroom  # noqa: E402
+
+NAMES = classroom.names()
+GRADED_IN_CI = ["09_bert_gpt"]  # the rest with NNUTILS_GRADE_ALL=1 (make grade-check), to keep CI short
+GRADED = NAMES if os.environ.get("NNUTILS_GRADE_ALL") == "1" else GRADED_IN_CI
+
+# One plausible wrong answer per exercise (the solution cell's new source), each of which its check must fail.
+MUTATIONS = {
+    "08_transformer": {
+        "ex1_by_hand": """q1 = np.array([np.log(9.0) * np.sqrt(2.0), 0.0])
+scores = np.array([[1.0, 0.0], [0.0, 1.0]]) @ q1  # forgot to divide by sqrt(d)
+ex1_weights = np.exp(scores) / np.exp(scores).sum()
+ex1_output = float(ex1_weights @ np.array([2.0, 6.0]))
+""",
+        "ex2_parameters": """def encoder_block_parameters(d_model, num_heads, d_ff):
+    attention = 4 * d_model * d_model  # forgot the biases
+    feedforward = d_model * d_ff + d_ff + d_ff * d_model + d_model
+    return attention + feedforward + 2 * 2 * d_model
+""",
+        "ex3_causal": """def offset_causal_mask(n_queries, n_keys):
+    return np.tril(np.ones((n_queries, n_keys), dtype=bool))  # no offset: right only when n_queries == n_keys
+""",
+    },
+    "09_bert_gpt": {
+        "ex1_parameters": """def gpt_parameters(vocab_size, context, d_model, num_layers):
+    per_block = 3 * d_model * d_model + d_model * d_model + 2 * 4 * d_model * d_model + 2 * d_model
+    return vocab_size * d_model + num_layers * per_block + d_model  # forgot the position table
+""",
+        "ex2_temperature": """def temperature_probs(logits, temperature):
+    z = np.asarray(logits, dtype=np.float64) * temperature  # multiplied instead of divided
+    p = np.exp(z - z.max())
+    return p / p.sum()
+""",
+        "ex3_mask": """def gpt_attention_mask(ids):
+    ids = np.asarray(ids)
+    causal = np.tril(np.ones((ids.shape[1], ids.shape[1]), dtype=bool))
+    return np.broadcast_to(causal, (len(ids),) + causal.shape)  # padding forgotten
+""",
+    },
+}
+
+
+def load(path):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def text(cell):
+    return "".join(cell["source"])
+
+
+def solution_lines(source, begin="### BEGIN SOLUTION", end="### END SOLUTION"):
+    """The non-trivial lines between nbgrader's markers."""
+    blocks = re.findall(re.escape(begin) + r"\n(.*?)" + re.escape(end), source, flags=re.S)
+    return [line.strip() for block in blocks for line in block.splitlines() if len(line.strip()) > 8]
+
+
+def test_committed_student_versions_are_up_to_date():
+    assert classroom.stale(NAMES) == [], "run `make student` and commit student/"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_student_version_keeps_the_lessons_and_hides_the_answers(name):
+    teacher, student = load(ROOT / "notebooks" / f"{name}.ipynb"), load(ROOT / "student" / f"{name}.ipynb")
+    first = classroom.first_exercise(teacher["cells"])
+    assert len(student["cells"]) == len(teacher["cells"])
+    for i, (ours, theirs) in enumerate(zip(teacher["cells"], student["cells"])):
+        meta = ours["metadata"].get("nbgrader", {})
+        for line in solution_lines(text(ours)) + solution_lines(text(ours), "### BEGIN HIDDEN TESTS",
+                                                                 "### END HIDDEN TESTS"):
+            assert line not in text(theirs), f"cell {i}: an answer or hidden test survives: {line!r}"
+        if meta.get("solution"):
+            assert "raise NotImplementedError()" in text(theirs)
+        if theirs["cell_type"] == "code":
+            assert theirs["outputs"] == (ours["outputs"] if i < first else []), f"cell {i}: outputs"
+    whole = json.dumps(student)
+    assert "BEGIN SOLUTION" not in whole and "BEGIN HIDDEN TESTS" not in whole and "teacher version" not in whole
+    assert f"blob/main/student/{name}.ipynb" in text(student["cells"][0])
+    images = [o for c in student["cells"][:first] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images, "the teaching plots before the exercises stay in the student version"
+
+
+def test_first_exercise_and_student_version_reject_mismatched_notebooks():
+    teacher = load(ROOT / "notebooks" / "09_bert_gpt.ipynb")
+    release = dict(teacher, cells=teacher["cells"][:-1])
+    with pytest.raises(ValueError, match="cells, one for one"):
+        classroom.student_version(teacher, release)
+    with pytest.raises(SystemExit, match="unknown notebook"):
+        classroom.names(["99_nothing"])
+
+
+def mutated(teacher, name):
+    notebook = json.loads(json.dumps(teacher))
+    for cell in notebook["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if cell["metadata"].get("nbgrader", {}).get("solution") and grade_id in MUTATIONS[name]:
+            cell["source"] = MUTATIONS[name][grade_id].splitlines(keepends=True)
+    return notebook
+
+
+def results_snapshot():
+    return {p: p.read_bytes() for p in sorted((ROOT / "results").rglob("*.json"))}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Three submissions per graded notebook (untouched, the solution, one wrong answer per exercise), autograded."""
+    course = tmp_path_factory.mktemp("course")
+    before = results_snapshot()
+    for name in GRADED:
+        classroom.generate([name], course, course / "student")
+        teacher = load(ROOT / "notebooks" / f"{name}.ipynb")
+        for cell in teacher["cells"]:
+            if cell["cell_type"] == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+        submissions = {"untouched": load(course / "student" / f"{name}.ipynb"), "solution": teacher}
+        if name in MUTATIONS:
+            submissions["mutant"] = mutated(teacher, name)
+        for student, notebook in submissions.items():
+            classroom.write_notebook(notebook, course / "submitted" / student / name / f"{name}.ipynb")
+    return course, classroom.grade(GRADED, course), before
+
+
+@pytest.mark.parametrize("name", GRADED)
+def test_untouched_submission_scores_zero_on_every_graded_cell(graded, name):
+    _, results, _ = graded
+    cells = results[name]["untouched"]
+    assert cells and all(maximum > 0 and score == 0 for score, maximum in cells.values()), cells
+
+
+@pytest.mark.parametrize("name", GRADED)
+def test_solution_scores_full_marks(graded, name):
+    _, results, _ = graded
+    cells = results[name]["solution"]
+    assert cells and all(score == maximum > 0 for score, maximum in cells.values()), cells
+
+
+@pytest.mark.parametrize("name", [n for n in GRADED if n in MUTATIONS])
+def test_every_planted_wrong_answer_fails_its_check(graded, name):
+    _, results, _ = graded
+    teacher = load(ROOT / "notebooks" / f"{name}.ipynb")["cells"]
+    solutions = [c["metadata"]["nbgrader"]["grade_id"] for c in teacher if c["metadata"].get("nbgrader", {}).get("solution")]
+    assert sorted(solutions) == sorted(MUTATIONS[name]), "one mutation per exercise"
+    checks = {teacher[i + 1]["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["grade_id"]
+              for i, c in enumerate(teacher) if c["metadata"].get("nbgrader", {}).get("solution")}
+    scores = results[name]["mutant"]
+    assert {check: scores[check][0] for check in checks} == {check: 0 for check in checks}
+
+
+@pytest.mark.parametrize("name", GRADED)
+def test_a_blank_exercise_breaks_no_ungraded_cell(graded, name):
+    course, _, _ = graded
+    autograded = load(course / "autograded" / "untouched" / name / f"{name}.ipynb")
+    failing = [i for i, c in enumerate(autograded["cells"]) if c["cell_type"] == "code"
+               and any(o["output_type"] == "error" for o in c["outputs"]) and "nbgrader" not in c["metadata"]]
+    assert failing == []
+
+
+def test_grading_runs_smoke_and_never_writes_into_results(graded):
+    course, _, before = graded
+    assert results_snapshot() == before
+    assert sorted(p.stem for p in (course / "results" / "smoke").glob("*.json")) == sorted(GRADED)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_readme_links_the_student_version_in_colab(name):
+    readme = (ROOT / "README.md").read_text()
+    assert f"colab.research.google.com/github/dl-course/keras-dl-course/blob/main/student/{name}.ipynb" in readme
