@@ -16,11 +16,25 @@ sys.path.insert(0, str(ROOT / "tools"))
 import classroom  # noqa: E402
 
 NAMES = classroom.names()
-GRADED_IN_CI = ["09_bert_gpt"]  # the rest with NNUTILS_GRADE_ALL=1 (make grade-check), to keep CI short
+GRADED_IN_CI = ["01_mlp", "09_bert_gpt"]  # the rest with NNUTILS_GRADE_ALL=1 (make grade-check), to keep CI short
 GRADED = NAMES if os.environ.get("NNUTILS_GRADE_ALL") == "1" else GRADED_IN_CI
 
 # One plausible wrong answer per exercise (the solution cell's new source), each of which its check must fail.
 MUTATIONS = {
+    "01_mlp": {
+        "ex1_collapse": """A = A1 @ A2 @ A3
+c = c3  # the earlier biases forgotten
+""",
+        "ex2_count": """sizes = [784, 300, 100, 10]
+n_parameters = sum(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))  # weights only
+""",
+        "ex3_gradient": """def logits_gradient(logits, labels):
+    return mlp.softmax(logits) - np.eye(logits.shape[1])[labels]  # the 1/n of the mean forgotten
+""",
+        "ex4_dropout": """no_dropout_model, no_dropout_history, no_dropout_accuracy = model, history, test_accuracy  # copied
+overfits_more = True
+""",
+    },
     "08_transformer": {
         "ex1_by_hand": """q1 = np.array([np.log(9.0) * np.sqrt(2.0), 0.0])
 scores = np.array([[1.0, 0.0], [0.0, 1.0]]) @ q1  # forgot to divide by sqrt(d)
