@@ -42,7 +42,7 @@ student: setup      ## the student version of every notebook into student/ (nbgr
 grade: setup        ## autograde course/submitted/<student>/<NN_topic>/<NN_topic>.ipynb (smoke unless NNUTILS_PROFILE=full)
 	$(BIN)/python tools/classroom.py grade
 
-grade-check: setup  ## autograde the solution, the untouched and a wrong version of every notebook (CI does 09)
+grade-check: setup  ## autograde the solution, the untouched and a wrong version of every notebook (CI does 01 and 09)
 	NNUTILS_GRADE_ALL=1 $(BIN)/python -m pytest -o addopts="-p no:cacheprovider" tests/test_classroom.py
 
 clean:

@@ -28,10 +28,10 @@ def results_dir():
     return Path(redirect).expanduser().resolve() if redirect else project_root() / "results"
 
 
-def results_path(notebook, profile=None):
-    """Where `record` writes the results of `notebook`: <results_dir()>/<profile>/<notebook>.json."""
+def results_path(notebook, profile=None, base=None):
+    """Where `record` writes the results of `notebook`: <base, default results_dir()>/<profile>/<notebook>.json."""
     _check_name("notebook", notebook)
-    return results_dir() / (profile or config.profile()) / f"{notebook}.json"
+    return (base or results_dir()) / (profile or config.profile()) / f"{notebook}.json"
 
 
 def record(notebook, name, value, seconds=None, **extra):
@@ -61,7 +61,7 @@ def load(notebook, profile=None):
     """The recorded results of one notebook as a dict ({} when nothing was recorded)."""
     path = results_path(notebook, profile)
     if not path.exists():  # a redirected results_dir() falls back on the course's committed results
-        path = project_root() / "results" / (profile or config.profile()) / f"{notebook}.json"
+        path = results_path(notebook, profile, base=project_root() / "results")
     return json.loads(path.read_text()) if path.exists() else {}
 
 
