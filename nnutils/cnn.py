@@ -141,7 +141,7 @@ VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))  # (filters, co
 
 
 def vgg(blocks=VGG16_BLOCKS, input_shape=(224, 224, 3), num_classes=1000, dense_units=4096):
-    """A VGG network (Simonyan and Zisserman 2014) from vgg_block's; the defaults give VGG-16 (notebook 02)."""
+    """A VGG network (Simonyan and Zisserman 2015) from vgg_block's; the defaults give VGG-16 (notebook 02)."""
     from keras import layers
 
     if not isinstance(blocks, (list, tuple)) or not blocks or any(
@@ -161,6 +161,34 @@ def vgg(blocks=VGG16_BLOCKS, input_shape=(224, 224, 3), num_classes=1000, dense_
     model.add(layers.Dense(dense_units, activation="relu", name="fc2"))
     model.add(layers.Dense(num_classes, activation="softmax", name="predictions"))
     return model
+
+
+def inception_block(input_shape, c1, c3, c5, pool_proj, name=None):
+    """GoogLeNet's Inception block: 1x1, 1x1->3x3, 1x1->5x5 and 3x3-pool->1x1 branches, concatenated (notebook 02).
+
+    ``c3`` and ``c5`` are (reduce, out) pairs: the 1x1 convolution that shrinks the channels first,
+    then the 3x3 or 5x5 one. Every convolution uses ReLU and 'same' padding, so the output has the
+    input's height and width and c1 + c3[1] + c5[1] + pool_proj channels.
+    """
+    from keras import layers
+
+    input_shape = _shape("input_shape", input_shape, 3)
+    c1, pool_proj = positive_int("c1", c1), positive_int("pool_proj", pool_proj)
+    for argument, pair in (("c3", c3), ("c5", c5)):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValueError(f"{argument} must be a (reduce, out) pair of positive ints, got {pair!r}")
+        positive_int(f"{argument}[0]", pair[0]), positive_int(f"{argument}[1]", pair[1])
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a string or None, got {type(name).__name__}")
+    conv = lambda filters, size, branch: layers.Conv2D(filters, size, padding="same", activation="relu",  # noqa: E731
+                                                       name=branch)
+    x = keras.Input(shape=input_shape)
+    branch1 = conv(c1, 1, "1x1")(x)
+    branch3 = conv(c3[1], 3, "3x3")(conv(c3[0], 1, "3x3_reduce")(x))
+    branch5 = conv(c5[1], 5, "5x5")(conv(c5[0], 1, "5x5_reduce")(x))
+    branch_pool = conv(pool_proj, 1, "pool_proj")(layers.MaxPooling2D(3, strides=1, padding="same", name="pool")(x))
+    out = layers.Concatenate(name="concat")([branch1, branch3, branch5, branch_pool])
+    return keras.Model(x, out, name=name or "inception")
 
 
 def alexnet(input_shape=(227, 227, 3), num_classes=1000):

@@ -98,6 +98,39 @@ def sgd_step(params, grads, learning_rate):
     return [(W - learning_rate * dW, b - learning_rate * db) for (W, b), (dW, db) in zip(params, grads)]
 
 
+def adam_step(params, grads, state, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    """One Adam update as keras.optimizers.Adam computes it; returns (new params, new state) (notebook 01).
+
+    ``state`` is None before the first step, then what the previous call returned: the step count and,
+    per array, the running means of the gradient (m) and of its square (v).
+    """
+    if not isinstance(learning_rate, (float, int)) or not learning_rate > 0:
+        raise ValueError(f"learning_rate must be a positive float, got {learning_rate!r}")
+    if len(grads) != len(params):
+        raise ValueError(f"grads must have one (dW, db) per layer ({len(params)}), got {len(grads)}")
+    flat_p, flat_g = [a for pair in params for a in pair], [g for pair in grads for g in pair]
+    t, m, v = state if state is not None else (0, [np.zeros_like(a) for a in flat_p], [np.zeros_like(a) for a in flat_p])
+    t += 1
+    m = [beta_1 * mi + (1 - beta_1) * g for mi, g in zip(m, flat_g)]          # momentum: a mean of gradients
+    v = [beta_2 * vi + (1 - beta_2) * g * g for vi, g in zip(v, flat_g)]      # a mean of squared gradients
+    step = learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)       # both means start at 0: unbias them
+    new = [a - step * mi / (np.sqrt(vi) + epsilon) for a, mi, vi in zip(flat_p, m, v)]
+    return [(new[i], new[i + 1]) for i in range(0, len(new), 2)], (t, m, v)
+
+
+def dropout(h, rate, rng):
+    """Inverted dropout in training: zero each entry with probability rate, scale the rest by 1/(1-rate) (notebook 01).
+
+    Returns the output and the boolean keep mask; at test time dropout is the identity, so it is not called.
+    """
+    if not isinstance(rate, (float, int)) or not 0 <= rate < 1:
+        raise ValueError(f"rate must be a float in [0, 1), got {rate!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    keep = rng.random(np.shape(h)) >= rate
+    return np.where(keep, np.asarray(h) / (1 - rate), 0.0), keep
+
+
 def accuracy(params, x, labels):
     """Fraction of rows of x whose largest logit is the true label (notebook 01)."""
     logits, _ = mlp_forward(params, x)

@@ -4,6 +4,7 @@ import inspect
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 
 def plot_history(history, metrics=("loss",), title="Training curves", xlabel="epoch"):
@@ -23,6 +24,7 @@ def plot_history(history, metrics=("loss",), title="Training curves", xlabel="ep
         if f"val_{metric}" in curves:
             ax.plot(epochs, curves[f"val_{metric}"], "s--", label="validation")
         ax.set(title=f"{title}: {metric}", xlabel=xlabel, ylabel=metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -119,6 +121,7 @@ def plot_error_curves(curves, title="Training error", ylabel="training error (%)
         ax.plot(np.arange(1, len(values) + 1), 100 * values, "--" if "plain" in label else "-", marker="o",
                 markersize=3, label=label)
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend()
     ax.figure.tight_layout()

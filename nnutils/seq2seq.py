@@ -56,6 +56,22 @@ class AdditiveAttention(layers.Layer):
         return config
 
 
+def dot_product_scores(query, keys, scaled=True):
+    """Attention scores q.k (Luong's dot product) or q.k / sqrt(d) (scaled, as in 08), in NumPy (notebook 07).
+
+    query (..., T_q, d), keys (..., T_k, d) -> scores (..., T_q, T_k). No parameters: query and keys
+    must live in the same d-dimensional space, which the additive score does not need.
+    """
+    query, keys = np.asarray(query, dtype=np.float64), np.asarray(keys, dtype=np.float64)
+    if query.ndim < 2 or keys.ndim != query.ndim or query.shape[-1] != keys.shape[-1]:
+        raise ValueError(f"query and keys must be (..., T_q, d) and (..., T_k, d) with the same d, got shapes "
+                         f"{query.shape} and {keys.shape}")
+    if not isinstance(scaled, bool):
+        raise TypeError(f"scaled must be True or False, got {scaled!r}")
+    scores = query @ np.swapaxes(keys, -1, -2)
+    return scores / np.sqrt(query.shape[-1]) if scaled else scores
+
+
 def build_seq2seq(src_vocab_size, tgt_vocab_size, embed_dim=128, units=256, attention=True, name=None):
     """GRU encoder-decoder for teacher forcing, (src_ids, tgt_in_ids) -> logits, with or without attention (notebook 07).
 

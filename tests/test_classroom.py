@@ -1,6 +1,7 @@
 """The classroom workflow (tools/classroom.py, nbgrader): student versions and autograding that is fair.
 
-CI autogrades GRADED_IN_CI; `make grade-check` (NNUTILS_GRADE_ALL=1) autogrades every notebook.
+CI autogrades GRADED_IN_CI; `make grade-check` (NNUTILS_GRADE_ALL=1) autogrades every notebook, and
+NNUTILS_GRADE=02_cnn_lenet,05_lstm_gru (for example) autogrades just those.
 """
 
 import json
@@ -17,7 +18,9 @@ import classroom  # noqa: E402
 
 NAMES = classroom.names()
 GRADED_IN_CI = ["01_mlp", "09_bert_gpt"]  # the rest with NNUTILS_GRADE_ALL=1 (make grade-check), to keep CI short
-GRADED = NAMES if os.environ.get("NNUTILS_GRADE_ALL") == "1" else GRADED_IN_CI
+GRADED = (os.environ["NNUTILS_GRADE"].split(",") if os.environ.get("NNUTILS_GRADE")
+          else NAMES if os.environ.get("NNUTILS_GRADE_ALL") == "1" else GRADED_IN_CI)
+assert set(GRADED) <= set(NAMES), f"NNUTILS_GRADE names unknown notebooks: {sorted(set(GRADED) - set(NAMES))}"
 
 # One plausible wrong answer per exercise (the solution cell's new source), each of which its check must fail.
 MUTATIONS = {
@@ -33,6 +36,110 @@ n_parameters = sum(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))  
 """,
         "ex4_dropout": """no_dropout_model, no_dropout_history, no_dropout_accuracy = model, history, test_accuracy  # copied
 overfits_more = True
+""",
+    },
+    "02_cnn_lenet": {
+        "ex1_output_size": """side = (64 + 2 * 2 - 5) // 2 + 1
+ex1_output_shape = (side, side, 16)
+ex1_parameters = 5 * 5 * 3 * 16  # the biases forgotten
+""",
+        "ex2_avg_pool": """def avg_pool2d(x, size=2, stride=2):
+    h_out, w_out = (x.shape[0] - size) // stride + 1, (x.shape[1] - size) // stride + 1
+    out = np.zeros((h_out, w_out, x.shape[2]), dtype=x.dtype)
+    for i in range(h_out):
+        for j in range(w_out):
+            out[i, j, :] = x[i * stride:i * stride + size, j * stride:j * stride + size, :].max(axis=(0, 1))  # max, not mean
+    return out
+""",
+        "ex3_horizontal": """horizontal_filter = -vertical_filter.T  # the sign flipped: dark-to-bright instead
+""",
+        "ex4_fashion": """fashion_model, fashion_accuracy = lenet, test_accuracy  # the MNIST model and its number, copied
+""",
+        "ex5_kernel_gradient": """def kernel_gradient(x, error):
+    f = x.shape[0] - error.shape[0] + 1
+    grad = np.zeros((f, f))
+    for u in range(f):
+        for v in range(f):
+            grad[u, v] = np.sum(x[u:u + error.shape[0], v:v + error.shape[1]] * error[::-1, ::-1])  # flipped error
+    return grad
+
+
+descended_kernel = vertical_filter.copy()  # the known answer typed in
+""",
+    },
+    "04_rnn_bptt": {
+        "ex1_onehot": """onehot_shape = (len(line), len(vocab))  # <eos> forgotten
+n_unknown = sum(ch not in vocab for ch in line)
+""",
+        "ex2_step": """h1 = np.tanh(step_params["U"][:, x1] + step_params["W"].T @ h_prev + step_params["b"])  # W transposed
+o1 = step_params["V"] @ h1 + step_params["c"]
+y1 = np.exp(o1) / np.exp(o1).sum()
+""",
+        "ex3_clip": """def my_clip(grads, max_norm):
+    global_norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))
+    return [g * max_norm / global_norm for g in grads], global_norm  # scales even when the norm is small
+""",
+        "ex4_perplexity": """perplexity = np.exp(val_loss)
+bits_per_char = val_loss * np.log(2)  # multiplied instead of divided
+uniform_perplexity = float(len(vocab))
+""",
+    },
+    "05_lstm_gru": {
+        "ex1_lstm_step": """sigmoid = lambda a: 1.0 / (1.0 + np.exp(-a))
+z_f, z_i, z_g, z_o = np.split(x_t @ kernel + h_prev @ recurrent_kernel + bias, 4)  # gate order i, f swapped
+c_t = sigmoid(z_f) * c_prev + sigmoid(z_i) * np.tanh(z_g)
+h_t = sigmoid(z_o) * np.tanh(c_t)
+""",
+        "ex2_param_count": """def lstm_params(D, H):
+    return 4 * (H * (D + H) + H)
+
+
+def gru_params(D, H):
+    return 3 * (H * (D + H) + H)  # reset_after's second bias forgotten
+""",
+        "ex3_baseline": """best_constant = 1.0          # the adding problem's answers, copied from section 3
+baseline_exact = 1 / 6
+""",
+        "ex4_gru_step": """sigmoid = lambda a: 1.0 / (1.0 + np.exp(-a))
+x_z, x_r, x_h = np.split(x_t @ gru_kernel + gru_bias[0], 3)
+r_z, r_r, r_h = np.split(h_prev @ gru_recurrent_kernel + gru_bias[1], 3)
+update, reset = sigmoid(x_z + r_z), sigmoid(x_r + r_r)
+h_next = (1 - update) * h_prev + update * np.tanh(x_h + reset * r_h)  # keep and write swapped
+""",
+    },
+    "06_birnn": {
+        "ex1_reverse": """def reverse_padded(x, lengths):
+    return np.asarray(x)[:, ::-1]  # the plain flip: padding first
+""",
+        "ex2_params": """def bilstm_parameters(d, u):
+    return 4 * (d * u + u * u + u)  # one direction only
+""",
+        "ex3_ceiling": """simulated_ceiling = rnn.appears_later_causal_accuracy(10, 6)  # the formula, not a simulation
+""",
+        "ex4_merge": """merged_shapes = {"concat": (2, 7, 5), "sum": (2, 7, 5), "mul": (2, 7, 5), "ave": (2, 7, 5),
+                 None: [(2, 7, 5), (2, 7, 5)]}  # concat does not add channels, thought the learner
+""",
+    },
+    "07_seq2seq_beam_search": {
+        "ex1_masked_accuracy": """my_masked_accuracy = float(np.mean(logits.argmax(axis=-1) == y))  # padding counted
+""",
+        "ex2_length_penalty": """def normalised_score(tokens, total, alpha):
+    return total * len(tokens) ** alpha  # multiplied instead of divided
+
+
+best_raw = int(np.argmin([normalised_score(t, s, 0.0) for t, s in hypotheses]))
+best_normalised = int(np.argmin([normalised_score(t, s, 1.0) for t, s in hypotheses]))
+""",
+        "ex3_exhaustive": """def exhaustive_best(max_len):
+    return list(decoding.greedy_decode(toy_step, np.array([3]), 3, 1, max_len)[0])  # greedy is not exhaustive
+""",
+        "ex4_exact_match": """def exact_match_rate(hypotheses, references):
+    return float(np.mean([hypothesis == refs[0] for hypothesis, refs in zip(hypotheses, references)]))  # first only
+
+
+plain_exact = exact_match_rate([to_text(outputs["plain", 1, 0.0][s][0]) for s in eval_sources],
+                               [test_references[s] for s in eval_sources])
+attention_exact = plain_exact  # copied
 """,
     },
     "08_transformer": {
@@ -67,6 +174,14 @@ ex1_output = float(ex1_weights @ np.array([2.0, 6.0]))
 """,
     },
 }
+
+
+def test_every_exercise_of_every_notebook_has_a_planted_wrong_answer():
+    for name in NAMES:
+        cells = load(ROOT / "notebooks" / f"{name}.ipynb")["cells"]
+        solutions = sorted(c["metadata"]["nbgrader"]["grade_id"] for c in cells
+                           if c["metadata"].get("nbgrader", {}).get("solution"))
+        assert solutions and sorted(MUTATIONS.get(name, {})) == solutions, name
 
 
 def load(path):

@@ -309,3 +309,35 @@ def test_show_feature_maps():
     with pytest.raises(ValueError, match="labels"):
         plot.show_feature_maps(np.zeros((5, 5, 2)), labels=["a"])
     matplotlib.pyplot.close("all")
+
+
+def test_inception_block_3a_shapes_and_parameters():
+    block = cnn.inception_block((28, 28, 192), 64, (96, 128), (16, 32), 32, name="3a")
+    assert block.output.shape[1:] == (28, 28, 256)
+    expected = (cnn.conv_params(1, 192, 64) + cnn.conv_params(1, 192, 96) + cnn.conv_params(3, 96, 128)
+                + cnn.conv_params(1, 192, 16) + cnn.conv_params(5, 16, 32) + cnn.conv_params(1, 192, 32))
+    assert block.count_params() == expected == 163_696  # GoogLeNet's inception (3a)
+    x = np.random.default_rng(0).normal(size=(1, 28, 28, 192)).astype("float32")
+    out = keras.ops.convert_to_numpy(block(x))
+    first = keras.ops.convert_to_numpy(block.get_layer("1x1")(x))
+    np.testing.assert_allclose(out[..., :64], first, atol=1e-5)  # the 1x1 branch comes first
+
+
+def test_a_1x1_convolution_is_a_dense_layer_at_every_pixel():
+    conv = keras.layers.Conv2D(5, 1)
+    x = np.random.default_rng(1).normal(size=(2, 4, 6, 3)).astype("float32")
+    y = keras.ops.convert_to_numpy(conv(x))
+    kernel, bias = conv.get_weights()
+    np.testing.assert_allclose(y, x @ kernel[0, 0] + bias, atol=1e-5)
+
+
+@pytest.mark.parametrize("call, error, word", [
+    (lambda: cnn.inception_block((28, 28), 1, (1, 1), (1, 1), 1), ValueError, "input_shape"),
+    (lambda: cnn.inception_block((8, 8, 3), 0, (1, 1), (1, 1), 1), ValueError, "c1"),
+    (lambda: cnn.inception_block((8, 8, 3), 1, 4, (1, 1), 1), ValueError, "c3"),
+    (lambda: cnn.inception_block((8, 8, 3), 1, (1, 1), (1, 0), 1), ValueError, "c5"),
+    (lambda: cnn.inception_block((8, 8, 3), 1, (1, 1), (1, 1), 1, name=5), TypeError, "name"),
+])
+def test_inception_block_bad_input(call, error, word):
+    with pytest.raises(error, match=word):
+        call()

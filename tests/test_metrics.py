@@ -24,11 +24,26 @@ def test_bleu_extremes():
     ((["a b"], ["a b", "c"]), ValueError, "same length"),
     (([], []), ValueError, "hypotheses"),
     (("a b", ["a b"]), TypeError, "hypotheses"),
-    ((["a b"], [["a", "b"]]), TypeError, "references"),
+    ((["a b"], [[]]), TypeError, "references"),
+    ((["a b"], [["a", 3]]), TypeError, "references"),
+    ((["a b"], "a b"), TypeError, "references"),
 ])
 def test_bleu_bad_input(args, error, word):
     with pytest.raises(error, match=word):
         metrics.bleu(*args)
+
+
+def test_multi_reference_bleu_is_sacrebleu_with_variable_reference_counts():
+    hyps = ["the cat sat on the mat .", "he is here", "i like green apples very much"]
+    refs = [["a cat sat on the mat .", "the cat sat on the mat ."], "he is here !",
+            ["i like green apples", "i really like green apples", "i like green apples very much indeed"]]
+    streams = [["a cat sat on the mat .", "he is here !", "i like green apples"],
+               ["the cat sat on the mat .", None, "i really like green apples"],
+               [None, None, "i like green apples very much indeed"]]
+    assert metrics.bleu(hyps, refs) == pytest.approx(sacrebleu.corpus_bleu(hyps, streams).score)
+    single = metrics.bleu(hyps, [r if isinstance(r, str) else r[0] for r in refs])
+    assert metrics.bleu(hyps, refs) > single  # a second valid translation can only add matches here
+    assert metrics.bleu(["tom is reading a book"], [["mary is here", "tom is reading a book"]]) == pytest.approx(100.0)
 
 
 def test_bleu_lowercase_must_be_bool():

@@ -95,3 +95,44 @@ def test_sgd_lowers_the_loss_and_train_mlp_learns():
 def test_bad_input_names_the_argument(call, words):
     with pytest.raises((ValueError, TypeError), match=words):
         call()
+
+
+def test_adam_step_matches_keras_adam_over_several_steps():
+    import keras
+    params, x, labels = _batch(seed=4, sizes=(6, 5, 3))
+    variables = [keras.Variable(a.astype("float32")) for pair in params for a in pair]
+    optimizer = keras.optimizers.Adam(learning_rate=0.01)
+    ours, state = [(W.astype("float32"), b.astype("float32")) for W, b in params], None
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        grads = [(rng.normal(size=W.shape).astype("float32"), rng.normal(size=b.shape).astype("float32"))
+                 for W, b in ours]
+        optimizer.apply([g for pair in grads for g in pair], variables)
+        ours, state = mlp.adam_step(ours, grads, state, 0.01)
+    for a, v in zip([a for pair in ours for a in pair], variables):
+        np.testing.assert_allclose(a, keras.ops.convert_to_numpy(v), atol=1e-6)
+    assert state[0] == 5
+
+
+def test_dropout_keeps_the_expectation_and_matches_keras_on_the_kept_units():
+    import keras
+    h = np.random.default_rng(1).uniform(0.5, 2.0, size=(400, 50))
+    out, keep = mlp.dropout(h, 0.2, np.random.default_rng(2))
+    assert set(np.unique(out[~keep])) == {0.0}
+    np.testing.assert_allclose(out[keep], h[keep] / 0.8)
+    assert abs(keep.mean() - 0.8) < 0.01 and abs(out.mean() / h.mean() - 1) < 0.01
+    keras_out = keras.ops.convert_to_numpy(keras.layers.Dropout(0.2, seed=3)(h.astype("float32"), training=True))
+    kept = keras_out != 0
+    np.testing.assert_allclose(keras_out[kept], (h[kept] / 0.8).astype("float32"), rtol=1e-6)  # same scaling
+    np.testing.assert_array_equal(mlp.dropout(h, 0.0, np.random.default_rng(0))[0], h)
+
+
+@pytest.mark.parametrize("call, error, word", [
+    (lambda: mlp.dropout(np.ones(3), 1.0, np.random.default_rng(0)), ValueError, "rate"),
+    (lambda: mlp.dropout(np.ones(3), 0.5, 42), TypeError, "rng"),
+    (lambda: mlp.adam_step(mlp.init_mlp([4, 2]), [], None, 0.1), ValueError, "grads"),
+    (lambda: mlp.adam_step(mlp.init_mlp([4, 2]), [(0, 0)], None, 0.0), ValueError, "learning_rate"),
+])
+def test_adam_and_dropout_bad_input(call, error, word):
+    with pytest.raises(error, match=word):
+        call()

@@ -68,3 +68,11 @@ def test_plot_attention_bad_input():
         plot.plot_attention(np.zeros(3), ["a"], ["b"])
     with pytest.raises(ValueError, match="source_tokens"):
         plot.plot_attention(np.zeros((2, 3)), ["a", "b"], ["c", "d"])
+
+
+def test_epoch_axes_have_integer_ticks_only():
+    history = {"loss": [1.0, 0.7, 0.6], "val_loss": [1.1, 0.8, 0.75]}
+    for fig in (plot.plot_history(history), plot.plot_error_curves({"plain": [0.5, 0.3, 0.2]})):
+        ax = fig.axes[0]
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks

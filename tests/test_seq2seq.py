@@ -148,3 +148,30 @@ def test_step_function_drives_beam_search():
 def test_bad_input_names_the_argument(call, error, word):
     with pytest.raises(error, match=word):
         call()
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_dot_product_scores_give_the_weights_and_outputs_of_keras_attention(scaled):
+    rng = np.random.default_rng(4)
+    q, k, v = (rng.normal(size=(2, t, 6)).astype("float32") for t in (3, 5, 5))
+    scores = seq2seq.dot_product_scores(q, k, scaled=scaled)
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    builtin = keras.layers.Attention(use_scale=False, score_mode="dot")
+    out, ref_weights = builtin([q / np.sqrt(6) if scaled else q, v, k], return_attention_scores=True)
+    np.testing.assert_allclose(weights, keras.ops.convert_to_numpy(ref_weights), atol=1e-6)
+    np.testing.assert_allclose(weights @ v, keras.ops.convert_to_numpy(out), atol=1e-5)
+    if scaled:  # the Transformer's fused op applies 1/sqrt(d) itself
+        fused = keras.ops.dot_product_attention(q[:, :, None], k[:, :, None], v[:, :, None])[:, :, 0]
+        np.testing.assert_allclose(weights @ v, keras.ops.convert_to_numpy(fused), atol=1e-5)
+    assert not np.allclose(seq2seq.dot_product_scores(q, k, scaled=not scaled), scores)
+
+
+@pytest.mark.parametrize("args, error, word", [
+    ((np.zeros((2, 3, 4)), np.zeros((2, 5, 3))), ValueError, "same d"),
+    ((np.zeros(4), np.zeros(4)), ValueError, "query"),
+    ((np.zeros((3, 4)), np.zeros((5, 4)), 1), TypeError, "scaled"),
+])
+def test_dot_product_scores_bad_input(args, error, word):
+    with pytest.raises(error, match=word):
+        seq2seq.dot_product_scores(*args)

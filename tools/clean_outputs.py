@@ -10,7 +10,7 @@ import re
 import sys
 
 NOISE = re.compile(r"cudart_stub|cuInit|cuda_platform|absl::InitializeLog|oneDNN custom operations|"
-                   r"cpu_feature_guard|To enable the following instructions|rebuild TensorFlow with|"
+                   r"cpu_feature_guard|oneDNN supports DT_BOOL|To enable the following instructions|rebuild TensorFlow with|"
                    r"Unable to register cu(DNN|FFT|BLAS) factory|computation placer already registered|"
                    r"TF-TRT Warning|All log messages before absl")
 
