@@ -83,6 +83,16 @@ y1 = np.exp(o1) / np.exp(o1).sum()
 bits_per_char = val_loss * np.log(2)  # multiplied instead of divided
 uniform_perplexity = float(len(vocab))
 """,
+        "ex5_bptt_scalar": """def bptt_scalar(w, u, xs, y):
+    hs = [0.0]
+    for x in xs:
+        hs.append(np.tanh(w * hs[-1] + u * x))
+    contributions = [0.0] * (len(xs) - 1) + [(hs[-1] - y) * (1 - hs[-1] ** 2) * hs[-2]]  # the last step only
+    return float(sum(contributions)), contributions
+
+
+scalar_grad, scalar_contributions = bptt_scalar(0.5, 1.0, scalar_xs, 0.2)
+""",
     },
     "05_lstm_gru": {
         "ex1_lstm_step": """sigmoid = lambda a: 1.0 / (1.0 + np.exp(-a))
@@ -140,6 +150,16 @@ best_normalised = int(np.argmin([normalised_score(t, s, 1.0) for t, s in hypothe
 plain_exact = exact_match_rate([to_text(outputs["plain", 1, 0.0][s][0]) for s in eval_sources],
                                [test_references[s] for s in eval_sources])
 attention_exact = plain_exact  # copied
+""",
+        "ex5_attention_step": """def attention_step(query, keys, key_mask, W_q, W_k, v):
+    scores = np.tanh(query @ W_q + keys @ W_k) @ v[:, 0]  # the mask forgotten: padding gets weight too
+    weights = np.exp(scores - scores.max())
+    weights = weights / weights.sum()
+    return weights @ keys, weights
+
+
+first_context, first_weights = attention_step(query, keys, key_mask, W_q, W_k, v_att)
+most_attended = short_source.split()[int(np.argmax(first_weights))]
 """,
     },
     "08_transformer": {

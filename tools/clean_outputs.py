@@ -1,6 +1,7 @@
 """Drop TensorFlow's start-up log lines (no CUDA driver, oneDNN notices) from a notebook's stored stderr outputs.
 
-They are printed by TensorFlow's C++ runtime at import, before Python can silence them, and only clutter the
+They are printed by TensorFlow's C++ runtime at import, before Python can silence them (as is tqdm's
+missing-widgets warning when keras_hub imports it), and only clutter the
 stored outputs that readers see on GitHub and Colab. Nothing else is touched. Run by `make results`.
 Usage: python tools/clean_outputs.py notebooks/*.ipynb
 """
@@ -10,9 +11,9 @@ import re
 import sys
 
 NOISE = re.compile(r"cudart_stub|cuInit|cuda_platform|absl::InitializeLog|oneDNN custom operations|"
-                   r"cpu_feature_guard|oneDNN supports DT_BOOL|To enable the following instructions|rebuild TensorFlow with|"
+                   r"cpu_feature_guard|oneDNN supports DT_(BOOL|INT64)|To enable the following instructions|rebuild TensorFlow with|"
                    r"Unable to register cu(DNN|FFT|BLAS) factory|computation placer already registered|"
-                   r"TF-TRT Warning|All log messages before absl")
+                   r"TF-TRT Warning|All log messages before absl|TqdmWarning: IProgress not found|from \.autonotebook import tqdm")
 
 
 def clean(path):
