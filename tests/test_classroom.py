@@ -67,6 +67,39 @@ ex1_parameters = 5 * 5 * 3 * 16  # the biases forgotten
 descended_kernel = vertical_filter.copy()  # the known answer typed in
 """,
     },
+    "03_resnet": {
+        "ex1_params": """def conv_bn(c_in, c_out, k=3):
+    return k * k * c_in * c_out + 4 * c_out
+
+
+n_params_by_hand = conv_bn(3, 16)
+for c_in, c_out in ((16, 16), (16, 32), (32, 64)):
+    n_params_by_hand += conv_bn(c_in, c_out) + conv_bn(c_out, c_out) + 2 * 2 * conv_bn(c_out, c_out)
+n_params_by_hand += 64 * 10 + 10  # the two 1x1 projection shortcuts forgotten
+""",
+        "ex2_numpy_block": """def block_forward(block, x):
+    def bn(layer, z):
+        gamma, beta, mean, var = layer.get_weights()
+        return gamma * (z - mean) / np.sqrt(var + layer.epsilon) + beta
+
+    def conv(layer, z, strides=1):
+        return np.asarray(keras.ops.conv(z, layer.kernel, strides=strides, padding="same"))
+
+    y = np.maximum(bn(block.bn1, conv(block.conv1, x, block.strides)), 0.0)
+    y = bn(block.bn2, conv(block.conv2, y))
+    skip = x if block.projection is None else conv(block.projection, x, block.strides)  # its batch norm forgotten
+    return np.maximum(y + skip, 0.0)
+""",
+        "ex3_tta": """def tta_predict(model, images):
+    views = model.predict(np.concatenate([images, images[:, ::-1]]), verbose=0)  # axis 1: upside down, not mirrored
+    return (views[:len(images)] + views[len(images):]) / 2
+""",
+        "ex4_zero_init": """def zero_init_residuals(model):
+    for layer in model.layers:
+        if isinstance(layer, resnet.ResidualBlock) and layer.batch_norm:
+            layer.bn1.gamma.assign(keras.ops.zeros_like(layer.bn1.gamma))  # the first batch norm, not the last
+""",
+    },
     "04_rnn_bptt": {
         "ex1_onehot": """onehot_shape = (len(line), len(vocab))  # <eos> forgotten
 n_unknown = sum(ch not in vocab for ch in line)

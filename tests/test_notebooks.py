@@ -78,3 +78,17 @@ def test_full_results_are_committed_and_in_the_readme(path):
     assert f"notebooks/{path.name}" in readme
     for name, entry in results.items():
         assert re.search(rf"\| {path.stem} \| {name} \| ", readme), f"README results table lacks {path.stem}/{name}"
+
+
+def test_resnet_header_states_the_committed_run():
+    """03's header quotes its whole run and its seconds per epoch: they must be those of results/full/03_resnet.json."""
+    header = source(cells(ROOT / "notebooks" / "03_resnet.ipynb")[0])
+    results = json.loads((ROOT / "results" / "full" / "03_resnet.json").read_text())
+    whole = re.search(r"([\d,]+) s in the stored run", header)
+    per_epoch = re.search(r"([\d,]+) s per epoch", header)
+    assert whole and per_epoch, "the header states the whole run's seconds and the seconds per epoch"
+    assert int(whole.group(1).replace(",", "")) == round(results["notebook_seconds"]["value"])
+    training = results["test_accuracy"]
+    assert int(per_epoch.group(1).replace(",", "")) == round(training["seconds"] / training["epochs"])
+    assert results["notebook_seconds"]["value"] < 4500, "the whole notebook must run in under 75 minutes"
+    assert f"{results['test_accuracy']['epochs']:.0f} epochs" in header
