@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ._args import non_negative_int
+from .text import Vocab, blank_windows, lm_windows, normalize_sentence  # noqa: F401 (notebooks 04-08 use data.*)
 
 # name -> (file name in the cache, public origin URL, sha256, sub-folder of the cache)
 _MNIST_ORIGIN = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -104,6 +105,49 @@ def fetch(name):
             path.unlink()
         raise _unavailable(repr(fname), folder, origin + fname, error,
                            f"datasets/{subdir.removeprefix('datasets').strip('/')}") from error
+
+
+# notebook 09's pretrained BERT checkpoints, shipped in the repository's data/ folder (provenance in the .json
+# beside each): name -> (path under data/, sha256). Online without a checkout they come from the release tag.
+CHECKPOINTS = {
+    "bert-mlm-010min": ("bert/bert_mlm_010min.npz", "32e6b4edd7f0fbb30abcdbdf06a58fc1835089200f651c36897aee5abdfd64b4"),
+    "bert-mlm-030min": ("bert/bert_mlm_030min.npz", "f3324a5c60b255b123368fb25b363830856cbb0b1677d99d9a0c1830bd1d121e"),
+    "bert-mlm-060min": ("bert/bert_mlm_060min.npz", "b3e52664db04d9c4ae2ebdfb4f9f2febf17584d5d10f764891d8f8c0bff02642"),
+    "bert-mlm-120min": ("bert/bert_mlm_120min.npz", "e26da16e5c17913b1b1ad551213cda7d8301edd9cf957c4f425dc00d3e294f67"),
+}
+CHECKPOINT_ORIGIN = "https://raw.githubusercontent.com/dl-course/keras-dl-course/v0.1.0/data/"
+
+
+def fetch_checkpoint(name):
+    """Path of a shipped checkpoint, verified by sha256: from the checkout's data/, else the cache or a download (notebook 09)."""
+    if name not in CHECKPOINTS:
+        raise ValueError(f"name must be one of {sorted(CHECKPOINTS)}, got {name!r}")
+    relative, sha256 = CHECKPOINTS[name]
+    candidates = [Path(__file__).resolve().parent.parent / "data" / relative, cache_dir() / "nnutils" / relative]
+    for path in candidates:
+        if path.exists():
+            actual = sha256_of(path)
+            if actual != sha256:
+                raise CorruptedDatasetError(
+                    f"{path} is corrupted: its sha256 is {actual}, expected {sha256}. Restore it with "
+                    f"`git checkout -- data/{relative}`, or delete it and run again online.")
+            return str(path)
+    import keras
+
+    folder = candidates[1].parent
+    try:
+        return keras.utils.get_file(candidates[1].name, origin=CHECKPOINT_ORIGIN + relative, file_hash=sha256,
+                                    hash_algorithm="sha256", cache_dir=str(cache_dir()),
+                                    cache_subdir=str(Path("nnutils") / Path(relative).parent))
+    except Exception as error:
+        if candidates[1].exists():  # never leave a partial or unverified download behind
+            candidates[1].unlink()
+        raise DatasetUnavailableError(
+            f"Checkpoint file {relative!r} is neither in this checkout nor cached, and could not be downloaded.\n"
+            f"  looked in: {candidates[0].parent} and {folder}\n  origin:    {CHECKPOINT_ORIGIN + relative}\n"
+            f"  error:     {error}\n"
+            "Fix it: run from a clone of the course repository (the file is in its data/ folder), or go online "
+            "once, or copy the file into one of the folders above.") from error
 
 
 def _unavailable(what, looked_in, origin, error, cached_path):
@@ -216,110 +260,6 @@ def train_test_split(x, y, test_fraction=0.1, seed=0):
     return (x[train], y[train]), (x[test], y[test])
 
 
-class Vocab:
-    """Token <-> id mapping with reserved tokens <pad> = 0, <unk> = 1, <eos> = 2, and <bos> = 3 if bos=True (notebook 04).
-
-    `Vocab(tokens)` counts the tokens (a string counts as its characters) and gives ids 3, 4, ... to those
-    seen at least min_freq times, most frequent first, ties in sorted order; max_size caps their number.
-    <pad> sits at id 0 so that Keras's masking (Embedding(mask_zero=True)) and zero padding agree with it;
-    unknown tokens encode to <unk>; <eos> ends a sequence when encode(..., add_eos=True). A decoder that
-    generates text (notebook 07) also needs <bos>, the token it starts from: Vocab(..., bos=True).
-    """
-
-    PAD, UNK, EOS, BOS = "<pad>", "<unk>", "<eos>", "<bos>"
-    RESERVED = (PAD, UNK, EOS)
-    pad_id, unk_id, eos_id = 0, 1, 2
-
-    def __init__(self, tokens, min_freq=1, max_size=None, bos=False):
-        from collections import Counter
-
-        if isinstance(tokens, (bytes, bytearray)) or not hasattr(tokens, "__iter__"):
-            raise TypeError(f"tokens must be a string or an iterable of string tokens, got {type(tokens).__name__}")
-        tokens = list(tokens)
-        if not all(isinstance(t, str) for t in tokens):
-            bad = next(t for t in tokens if not isinstance(t, str))
-            raise TypeError(f"tokens must hold strings, got a {type(bad).__name__}: {bad!r}")
-        if isinstance(min_freq, bool) or not isinstance(min_freq, (int, np.integer)) or min_freq < 1:
-            raise ValueError(f"min_freq must be a positive int, got {min_freq!r}")
-        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer))
-                                     or max_size < 0):
-            raise ValueError(f"max_size must be a non-negative int or None, got {max_size!r}")
-        if not isinstance(bos, bool):
-            raise TypeError(f"bos must be True or False, got {bos!r}")
-        self.reserved = self.RESERVED + ((self.BOS,) if bos else ())
-        self.bos_id = 3 if bos else None
-        counts = Counter(t for t in tokens if t not in self.reserved and t != self.BOS)
-        kept = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
-        self.itos = list(self.reserved) + kept[:max_size]
-        self.stoi = {t: i for i, t in enumerate(self.itos)}
-        self.counts = counts  # every token's count in the data, kept or not
-
-    def __len__(self):
-        return len(self.itos)
-
-    def __contains__(self, token):
-        return token in self.stoi
-
-    def __getitem__(self, token):
-        return self.stoi.get(token, self.unk_id)
-
-    def __repr__(self):
-        first = self.itos[len(self.reserved):len(self.reserved) + 5]
-        return f"Vocab(size={len(self)}, first={first}{', bos=True' if self.bos_id is not None else ''})"
-
-    def encode(self, tokens, add_eos=False, add_bos=False):
-        """Ids (int32 array) of a sequence of tokens (a string counts as its characters), unknown -> <unk> (notebook 04)."""
-        if isinstance(tokens, (bytes, bytearray)) or not hasattr(tokens, "__iter__"):
-            raise TypeError(f"tokens must be a string or an iterable of string tokens, got {type(tokens).__name__}")
-        if add_bos and self.bos_id is None:
-            raise ValueError("add_bos=True needs a vocabulary built with bos=True")
-        ids = [self.stoi.get(t, self.unk_id) if isinstance(t, str) else _not_a_token(t) for t in tokens]
-        ids = ([self.bos_id] if add_bos else []) + ids + ([self.eos_id] if add_eos else [])
-        return np.array(ids, dtype=np.int32)
-
-    def decode(self, ids, sep=None, skip_reserved=False):
-        """Tokens of a 1-D sequence of ids, as a list, or joined by sep (e.g. "" for characters) (notebook 04)."""
-        ids = np.asarray(ids)
-        if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
-            raise ValueError(f"ids must be a 1-D sequence of ints, got shape {ids.shape} and dtype {ids.dtype}")
-        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
-            raise ValueError(f"ids must lie in [0, {len(self)}), got values in [{ids.min()}, {ids.max()}]")
-        tokens = [self.itos[i] for i in ids.tolist() if not (skip_reserved and i < len(self.reserved))]
-        return tokens if sep is None else sep.join(tokens)
-
-    def one_hot(self, ids):
-        """One-hot float32 array (..., len(vocab)) of an int array of ids (notebook 04)."""
-        ids = np.asarray(ids)
-        if ids.size and not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"ids must hold ints, got dtype {ids.dtype}")
-        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
-            raise ValueError(f"ids must lie in [0, {len(self)}), got values in [{ids.min()}, {ids.max()}]")
-        return np.eye(len(self), dtype=np.float32)[ids.astype(np.int64)]
-
-
-def _not_a_token(token):
-    raise TypeError(f"tokens must hold strings, got a {type(token).__name__}: {token!r}")
-
-
-def lm_windows(ids, seq_len, stride=None):
-    """Language-model pairs from one id sequence: x[i] = ids[s:s+seq_len], y[i] = ids[s+1:s+seq_len+1] (notebook 04).
-
-    Windows start every `stride` ids (default seq_len, non-overlapping); both arrays are int32 (n, seq_len).
-    """
-    ids = np.asarray(ids)
-    if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
-        raise ValueError(f"ids must be a 1-D array of ints, got shape {ids.shape} and dtype {ids.dtype}")
-    for argument, value in (("seq_len", seq_len), ("stride", seq_len if stride is None else stride)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{argument} must be a positive int, got {value!r}")
-    stride = seq_len if stride is None else stride
-    if len(ids) < seq_len + 1:
-        raise ValueError(f"ids must hold at least seq_len + 1 = {seq_len + 1} ids, got {len(ids)}")
-    starts = np.arange(0, len(ids) - seq_len, stride)
-    index = starts[:, None] + np.arange(seq_len)[None, :]
-    return ids[index].astype(np.int32), ids[index + 1].astype(np.int32)
-
-
 # --- notebook 07: Spanish-English sentence pairs ---
 SPA_ENG_ORIGIN = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
 # The zip's bytes differ between copies, so the extracted text is what is verified (MANIFEST.md).
@@ -386,18 +326,6 @@ def load_spa_eng():
     return [spa for _, spa in pairs], [eng for eng, _ in pairs]
 
 
-def normalize_sentence(text):
-    """Lower case, one Unicode form, spaces around punctuation: '¿Qué tal?' -> '¿ qué tal ?' (notebook 07)."""
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
-    import re
-    import unicodedata
-
-    text = unicodedata.normalize("NFC", text).lower()
-    text = re.sub(r'([.,!?¿¡;:"])', r" \1 ", text)
-    return " ".join(text.split())  # also turns non-breaking and narrow spaces into plain ones
-
-
 def split_pairs(source, target, n_val, n_test, seed=0):
     """Seeded train/validation/test split of sentence pairs; a source sentence never spans two splits (notebook 07).
 
@@ -434,32 +362,6 @@ def fetch_all():
         path = fetch(name)
         print(f"ok  {name:22s} {path}")
     print(f"ok  {'spa-eng':22s} {spa_eng_path()}")
-
-
-# --- notebook 06 ---
-
-def blank_windows(ids, context, mask_id, stride=1):
-    """Fill-in-the-blank pairs: x[i] = a window of 2*context+1 ids with its centre set to mask_id, y[i] = that centre id (notebook 06).
-
-    Windows start every `stride` ids; x is int32 (n, 2*context+1), y is int32 (n,). mask_id should be an id that never
-    occurs in the data (e.g. len(vocab)), so that the model can tell the blank from a real token.
-    """
-    ids = np.asarray(ids)
-    if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
-        raise ValueError(f"ids must be a 1-D array of ints, got shape {ids.shape} and dtype {ids.dtype}")
-    for argument, value in (("context", context), ("stride", stride)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{argument} must be a positive int, got {value!r}")
-    if isinstance(mask_id, bool) or not isinstance(mask_id, (int, np.integer)) or mask_id < 0:
-        raise ValueError(f"mask_id must be a non-negative int, got {mask_id!r}")
-    width = 2 * context + 1
-    if len(ids) < width:
-        raise ValueError(f"ids must hold at least 2 * context + 1 = {width} ids, got {len(ids)}")
-    starts = np.arange(0, len(ids) - width + 1, stride)
-    x = ids[starts[:, None] + np.arange(width)[None, :]].astype(np.int32)
-    y = x[:, context].copy()
-    x[:, context] = mask_id
-    return x, y
 
 
 if __name__ == "__main__":

@@ -279,7 +279,8 @@ def train_gpt(train_ids, val_ids, vocab_size, iterations=2000, batch_size=12, co
 
 
 def _as_np(value):
-    return np.asarray(ops.convert_to_numpy(value), dtype=np.float32)
+    """A weight as a NumPy array of the model's own dtype (float64 for a float64 model), so checks see its precision."""
+    return np.asarray(ops.convert_to_numpy(value))
 
 
 def _weights(model):
@@ -369,7 +370,7 @@ def step_fn_for(model, prompt_ids, use_cache=True):
                          f"{len(prompt_ids)}; use use_cache=False for longer text")
     w = _weights(model)
     d_head = model.d_model // model.num_heads
-    empty = np.zeros((1, model.num_heads, 0, d_head), np.float32)
+    empty = np.zeros((1, model.num_heads, 0, d_head), w["table"].dtype)
     past = [(empty, empty)] * model.num_layers
     if len(prompt_ids) > 1:
         _, past = _forward(w, prompt_ids[None, :-1], past, 0)

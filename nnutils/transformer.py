@@ -210,11 +210,16 @@ class EncoderBlock(_Block):
     """Self-attention and a position-wise feed-forward net, each with residual + LayerNorm (notebook 08).
 
     ``call(inputs, padding_mask=None)``: inputs (batch, T, d_model); padding_mask (batch, T), True for real
-    tokens. The sub-layers are built in KerasHub's TransformerEncoder order, so its weights load directly.
+    tokens. ``norm_first=True`` normalises before each sub-layer instead (pre-LN, KerasHub's
+    ``normalize_first``), which trains stably without a long warm-up (notebook 09). The sub-layers are
+    built in KerasHub's TransformerEncoder order, so its weights load directly.
     """
 
-    def __init__(self, d_model, num_heads, d_ff, dropout=0.1, **kwargs):
+    def __init__(self, d_model, num_heads, d_ff, dropout=0.1, norm_first=False, **kwargs):
         super().__init__(d_model, num_heads, d_ff, dropout, **kwargs)
+        if not isinstance(norm_first, bool):
+            raise TypeError(f"norm_first must be True or False, got {norm_first!r}")
+        self.norm_first = norm_first
         self.self_attention = self._attention("self_attention")
         self.attention_norm = layers.LayerNormalization(epsilon=1e-5, name="attention_norm")
         self._make_feedforward()
@@ -227,11 +232,24 @@ class EncoderBlock(_Block):
 
     def call(self, inputs, padding_mask=None, training=None, return_attention_scores=False):
         mask = _key_mask(padding_mask)
+        if self.norm_first:  # pre-LN: x + Dropout(sublayer(LayerNorm(x))), as in GPT-2 and notebook 09's BERT
+            normed = self.attention_norm(inputs)
+            attended, weights = self.self_attention(normed, normed, attention_mask=mask, training=training,
+                                                    return_attention_scores=True)
+            x = inputs + self.drop(attended, training=training)
+            hidden = self.ffn_output(self.ffn_hidden(self.ffn_norm(x)))
+            x = x + self.drop(hidden, training=training)
+            return (x, weights) if return_attention_scores else x
         attended, weights = self.self_attention(inputs, inputs, attention_mask=mask, training=training,
                                                 return_attention_scores=True)
         x = self._residual(self.attention_norm, inputs, attended, training)
         x = self._feedforward(x, training)
         return (x, weights) if return_attention_scores else x
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(norm_first=self.norm_first)
+        return config
 
 
 @keras.saving.register_keras_serializable(package="nnutils")

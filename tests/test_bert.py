@@ -1,361 +1,38 @@
-"""mask_tokens (notebook 09 contract): BERT's choice of positions and its 80/10/10 replacement rule; then
-sentence pairs, padding, masked positions, the BERT encoder and heads, pre-training batches and WordPiece."""
+"""nnutils.bert (notebook 09): the embedding and encoder (post-LN and pre-LN), the masked-LM head tied to the token
+embedding, the classifier, pretraining (loss, checkpoints, exact resumption), held-out accuracy, checkpoint files
+and fetching. The text helpers (masking, packing, batches, WordPiece) are tested in test_bert_text.py."""
+
+import hashlib
+import http.server
+import json
+import math
+import threading
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-from nnutils import bert
+from nnutils import bert, bert_text, data
+from nnutils.bert_text import CLS_ID, MASK_ID, PAD_ID, SEP_ID
 
-PAD, CLS, SEP, MASK = 0, 1, 2, 3
-SPECIAL = (PAD, CLS, SEP)
-
-
-def batch(seed, shape=(64, 40), vocab=50):
-    """Random ordinary tokens framed as [CLS] ... [SEP] [PAD]..., a few [MASK]s already in them."""
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(4, vocab, shape)
-    lengths = rng.integers(3, shape[1] + 1, shape[0])
-    for row, length in zip(ids, lengths):
-        row[0], row[length - 1], row[length:] = CLS, SEP, PAD
-    ids[rng.random(shape) < 0.03] = MASK
-    return ids
-
-
-def chosen(weights):
-    return weights == 1.0
-
-
-def test_shapes_dtypes_and_labels():
-    ids = batch(0)
-    original = ids.copy()
-    inputs, labels, weights = bert.mask_tokens(ids, MASK, 50, SPECIAL, seed=0)
-    assert inputs.shape == labels.shape == weights.shape == ids.shape
-    assert inputs.dtype == np.int32 and labels.dtype == np.int32 and weights.dtype == np.float32
-    np.testing.assert_array_equal(labels, ids)  # every position, chosen or not
-    np.testing.assert_array_equal(ids, original)  # ids are not modified in place
-    assert set(np.unique(weights)) <= {0.0, 1.0}
-
-
-def test_special_and_mask_positions_are_never_chosen():
-    ids = batch(1)
-    for seed in range(5):
-        _, _, weights = bert.mask_tokens(ids, MASK, 50, SPECIAL, rate=0.9, seed=seed)
-        assert not np.any(chosen(weights) & np.isin(ids, SPECIAL + (MASK,)))
-
-
-def test_exactly_round_half_up_of_rate_times_eligible_per_row():
-    rows = [[CLS] + [7] * 10 + [SEP] + [PAD] * 4,        # 10 eligible: 0.25 * 10 = 2.5 -> 3
-            [CLS] + [8] * 14 + [SEP],                    # 14: 3.5 -> 4
-            [CLS, 9, MASK, 9, SEP] + [PAD] * 11,         # 2 (the MASK is not eligible): 0.5 -> 1
-            [CLS, 5, SEP] + [PAD] * 13,                  # 1: 0.25 -> 0, but at least 1
-            [CLS, SEP, MASK] + [PAD] * 13,               # 0 eligible: none
-            [6] * 16]                                    # 16: 4.0 -> 4
-    ids = np.array(rows)
-    for seed in range(10):
-        _, _, weights = bert.mask_tokens(ids, MASK, 10, SPECIAL, rate=0.25, seed=seed)
-        assert list(weights.sum(axis=1)) == [3, 4, 1, 1, 0, 4]
-
-
-def test_count_per_row_for_the_default_rate():
-    ids = batch(2)
-    eligible = (~np.isin(ids, SPECIAL + (MASK,))).sum(axis=1)
-    _, _, weights = bert.mask_tokens(ids, MASK, 50, SPECIAL, seed=3)
-    expected = np.where(eligible > 0, np.maximum(1, np.floor(0.15 * eligible + 0.5)), 0)
-    np.testing.assert_array_equal(weights.sum(axis=1), expected)
-
-
-def test_the_chosen_positions_are_spread_uniformly():
-    ids = np.full((4000, 10), 5)
-    _, _, weights = bert.mask_tokens(ids, MASK, 10, SPECIAL, rate=0.2, seed=4)
-    assert np.all(weights.sum(axis=1) == 2)
-    np.testing.assert_allclose(weights.mean(axis=0), 0.2, atol=0.02)  # no position is favoured
-
-
-def test_80_10_10_over_a_large_batch():
-    vocab = 1000  # so that a random replacement rarely equals the original token
-    ids = batch(5, shape=(800, 100), vocab=vocab)
-    inputs, _, weights = bert.mask_tokens(ids, MASK, vocab, SPECIAL, seed=6)
-    c = chosen(weights)
-    n = c.sum()
-    assert n > 4000
-    masked = np.mean(inputs[c] == MASK)
-    random = np.mean((inputs[c] != MASK) & (inputs[c] != ids[c]))
-    unchanged = np.mean(inputs[c] == ids[c])
-    assert masked == pytest.approx(0.8, abs=0.02)
-    assert random == pytest.approx(0.1 * (1 - 1 / (vocab - 4)), abs=0.015)
-    assert unchanged == pytest.approx(0.1 + 0.1 / (vocab - 4), abs=0.015)
-
-
-def test_random_replacements_are_ordinary_tokens_drawn_uniformly():
-    ids = np.full((6000, 12), 4)  # only token 4, so anything else at a chosen position is a random draw
-    inputs, _, weights = bert.mask_tokens(ids, MASK, 8, SPECIAL, rate=0.5, seed=7)
-    c = chosen(weights)
-    replaced = inputs[c][inputs[c] != MASK]
-    assert set(np.unique(replaced)) == {4, 5, 6, 7}  # never PAD, CLS, SEP or MASK
-    drawn = replaced[replaced != 4]
-    counts = np.bincount(drawn, minlength=8)[5:]
-    np.testing.assert_allclose(counts / counts.sum(), 1 / 3, atol=0.03)
-    # the draws are uniform over the 4 ordinary ids: 1 in 4 lands back on 4
-    assert np.mean(inputs[c] == 4) == pytest.approx(0.1 + 0.1 / 4, abs=0.01)
-
-
-def test_unchosen_positions_are_left_as_they_are():
-    ids = batch(8)
-    inputs, _, weights = bert.mask_tokens(ids, MASK, 50, SPECIAL, rate=0.5, seed=9)
-    np.testing.assert_array_equal(inputs[weights == 0], ids[weights == 0])
-    assert np.all(inputs[np.isin(ids, SPECIAL)] == ids[np.isin(ids, SPECIAL)])
-
-
-def test_one_dimensional_ids_give_one_dimensional_outputs():
-    ids = [CLS, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, SEP]
-    inputs, labels, weights = bert.mask_tokens(ids, MASK, 20, SPECIAL, rate=0.3, seed=0)
-    assert inputs.shape == labels.shape == weights.shape == (12,)
-    assert weights.sum() == 3 and weights[0] == 0 and weights[-1] == 0
-    two_d = bert.mask_tokens([ids], MASK, 20, SPECIAL, rate=0.3, seed=0)
-    for one, two in zip((inputs, labels, weights), two_d):
-        np.testing.assert_array_equal(one, two[0])
-
-
-def test_same_seed_same_output_other_seed_differs():
-    ids = batch(10)
-    first = bert.mask_tokens(ids, MASK, 50, SPECIAL, seed=42)
-    again = bert.mask_tokens(ids, MASK, 50, SPECIAL, seed=42)
-    other = bert.mask_tokens(ids, MASK, 50, SPECIAL, seed=43)
-    for a, b in zip(first, again):
-        np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(first[2], other[2]) and not np.array_equal(first[0], other[0])
-
-
-def test_no_special_ids_at_all():
-    ids = np.arange(1, 21)[None, :] % 20  # contains 0, which is ordinary here
-    inputs, _, weights = bert.mask_tokens(ids, 0, 20, rate=0.5, seed=1)
-    assert weights.sum() == 10 and weights[0, -1] == 0  # the last id is 0 = mask_id: never chosen
-    assert set(np.unique(inputs[weights == 1])) <= set(range(20))
-
-
-@pytest.mark.parametrize("kwargs, error, word", [
-    ({"rate": 0.0}, ValueError, "rate"),
-    ({"rate": 1.0}, ValueError, "rate"),
-    ({"rate": -0.1}, ValueError, "rate"),
-    ({"rate": "0.15"}, ValueError, "rate"),
-    ({"rate": np.nan}, ValueError, "rate"),
-    ({"mask_id": 50}, ValueError, "mask_id"),
-    ({"mask_id": -1}, ValueError, "mask_id"),
-    ({"mask_id": 3.0}, TypeError, "mask_id"),
-    ({"vocab_size": 0}, ValueError, "vocab_size"),
-    ({"vocab_size": 50.0}, TypeError, "vocab_size"),
-    ({"vocab_size": 4}, ValueError, "ids"),  # ids up to 49 no longer fit
-    ({"ids": np.full((2, 5), 50)}, ValueError, "ids"),
-    ({"ids": np.full((2, 5), -1)}, ValueError, "ids"),
-    ({"ids": np.full((2, 5), 5.0)}, TypeError, "ids"),
-    ({"ids": np.ones((2, 5), dtype=bool)}, TypeError, "ids"),
-    ({"ids": np.full((2, 3, 4), 5)}, ValueError, "ids"),
-    ({"ids": np.int64(5)}, ValueError, "ids"),
-    ({"special_ids": (0, 1.5)}, TypeError, "special_ids"),
-    ({"special_ids": (0, 50)}, ValueError, "special_ids"),
-    ({"special_ids": 3}, TypeError, "special_ids"),
-    ({"ids": np.full((2, 5), 1), "vocab_size": 4}, ValueError, "vocab_size"),  # only specials and mask
-])
-def test_bad_input_names_the_argument(kwargs, error, word):
-    kwargs = {"ids": batch(11, shape=(2, 10)), "mask_id": MASK, "vocab_size": 50, "special_ids": SPECIAL,
-              **kwargs}
-    with pytest.raises(error, match=word):
-        bert.mask_tokens(**kwargs)
-
-
-# ---------------------------------------------------------------- pairs, padding and positions (notebook 09)
-CLS_ID, SEP_ID, MASK_ID, PAD_ID = bert.CLS_ID, bert.SEP_ID, bert.MASK_ID, bert.PAD_ID
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _np(x):
     return keras.ops.convert_to_numpy(x)
 
 
-def _split(ids):
-    """[CLS] a [SEP] b [SEP] -> (a, b) for ids without other [SEP]s."""
-    assert ids[0] == CLS_ID and ids[-1] == SEP_ID
-    seps = [i for i, t in enumerate(ids) if t == SEP_ID]
-    assert len(seps) == 2
-    return ids[1:seps[0]], ids[seps[0] + 1:-1]
+def _layer_norm(layer, z):
+    mean, var = z.mean(-1, keepdims=True), z.var(-1, keepdims=True)
+    return _np(layer.gamma) * (z - mean) / np.sqrt(var + layer.epsilon) + _np(layer.beta)
 
 
-def test_pack_pair_layout_and_segments():
-    ids, segments = bert.pack_pair([5, 6, 7], [8, 9], max_len=10)
-    assert ids == [CLS_ID, 5, 6, 7, SEP_ID, 8, 9, SEP_ID]
-    assert segments == [0, 0, 0, 0, 0, 1, 1, 1]
-    ids, segments = bert.pack_pair([5, 6, 7], None, max_len=10)
-    assert ids == [CLS_ID, 5, 6, 7, SEP_ID] and segments == [0] * 5
+def _gelu(z):
+    return 0.5 * z * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))
 
 
-def test_pack_pair_cuts_the_longer_side_first():
-    a, b = list(range(10, 20)), [20, 21, 22]
-    ids, segments = bert.pack_pair(a, b, max_len=10)  # room 7: a is cut to 4, b kept
-    assert ids == [CLS_ID, 10, 11, 12, 13, SEP_ID, 20, 21, 22, SEP_ID] and len(segments) == 10
-    ids, _ = bert.pack_pair([5, 6], list(range(30, 40)), max_len=10)  # b is cut to 5
-    assert ids == [CLS_ID, 5, 6, SEP_ID, 30, 31, 32, 33, 34, SEP_ID]
-    ids, _ = bert.pack_pair(list(range(10, 20)), list(range(30, 40)), max_len=11)  # equal: both to 4
-    assert _split(ids) == ([10, 11, 12, 13], [30, 31, 32, 33])
-    ids, segments = bert.pack_pair(list(range(10, 30)), None, max_len=6)
-    assert ids == [CLS_ID, 10, 11, 12, 13, SEP_ID] and segments == [0] * 6
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        a, b = list(rng.integers(5, 50, rng.integers(1, 30))), list(rng.integers(5, 50, rng.integers(1, 30)))
-        max_len = int(rng.integers(5, 40))
-        ids, segments = bert.pack_pair(a, b, max_len)
-        kept_a, kept_b = _split(ids)
-        assert len(ids) == len(segments) <= max_len
-        assert len(ids) == min(max_len, len(a) + len(b) + 3)
-        assert kept_a == a[:len(kept_a)] and kept_b == b[:len(kept_b)]  # cut at the end
-        assert len(kept_a) >= 1 and len(kept_b) >= 1
-        assert (len(kept_a) < len(a) and len(kept_b) < len(b)) <= (abs(len(kept_a) - len(kept_b)) <= 1)
-        assert segments == [0] * (len(kept_a) + 2) + [1] * (len(kept_b) + 1)
-
-
-def test_pack_pair_bad_arguments():
-    with pytest.raises(ValueError, match="max_len"):
-        bert.pack_pair([5], [6], max_len=4)
-    with pytest.raises(ValueError, match="max_len"):
-        bert.pack_pair([5], None, max_len=2)
-    with pytest.raises(TypeError, match="max_len"):
-        bert.pack_pair([5], [6], max_len=8.0)
-
-
-def _stream_sentences(n, max_len, seed=0):
-    """n sentences of consecutive, unique ids (so a token tells its place in the stream), none longer than
-    half the room, so pack_pair never has to cut."""
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(1, (max_len - 3) // 2 + 1, n)
-    starts = 5 + np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    return [list(range(s, s + l)) for s, l in zip(starts, lengths)], set(starts)
-
-
-def test_next_sentence_pairs_real_and_random_b():
-    max_len = 32
-    sentences, starts = _stream_sentences(2000, max_len)
-    ids, segments, is_next = bert.next_sentence_pairs(sentences, max_len, seed=1)
-    assert len(ids) == len(segments) == len(is_next) and is_next.dtype == np.int32
-    assert set(np.unique(is_next)) == {0, 1}
-    assert 0.4 < is_next.mean() < 0.6
-    for pair, segment, real in zip(ids, segments, is_next):
-        assert len(pair) == len(segment) <= max_len
-        a, b = _split(pair)
-        assert segment == [0] * (len(a) + 2) + [1] * (len(b) + 1)
-        assert a[0] in starts and b[0] in starts  # both sides start at a sentence
-        assert np.all(np.diff(a) == 1) and np.all(np.diff(b) == 1)  # consecutive sentences
-        if real:
-            assert b[0] == a[-1] + 1  # B is what follows A in the stream
-        else:
-            assert b[0] != a[-1] + 1 and not a[0] <= b[0] <= a[-1]
-    firsts = [_split(pair)[0][0] for pair in ids]
-    assert firsts == sorted(firsts) and firsts[0] == 5  # A walks through the stream in order
-
-
-def test_next_sentence_pairs_fill_the_room_and_cut_long_sentences():
-    rng = np.random.default_rng(2)
-    sentences = [list(rng.integers(5, 100, rng.integers(1, 40))) for _ in range(300)]
-    ids, segments, is_next = bert.next_sentence_pairs(sentences, 24, seed=0)
-    assert all(len(pair) <= 24 for pair in ids)
-    assert np.mean([len(pair) for pair in ids]) > 0.75 * 24
-
-
-def test_next_sentence_pairs_same_seed_same_output():
-    sentences, _ = _stream_sentences(200, 32, seed=3)
-    first = bert.next_sentence_pairs(sentences, 32, seed=4)
-    again = bert.next_sentence_pairs(sentences, 32, seed=4)
-    other = bert.next_sentence_pairs(sentences, 32, seed=5)
-    assert first[0] == again[0] and first[1] == again[1]
-    np.testing.assert_array_equal(first[2], again[2])
-    assert first[0] != other[0]
-
-
-class _Hang(Exception):
-    pass
-
-
-def test_next_sentence_pairs_terminates_when_a_covers_every_sentence(monkeypatch):
-    """A guard turns an endless search for a random B into a quick failure (_Hang) instead of a hang."""
-    real_rng = np.random.default_rng
-
-    class Guarded:
-        def __init__(self, seed):
-            self.rng, self.draws = real_rng(seed), 0
-
-        def random(self, *args, **kwargs):
-            return self.rng.random(*args, **kwargs)
-
-        def integers(self, *args, **kwargs):
-            self.draws += 1
-            if self.draws > 10_000:
-                raise _Hang("next_sentence_pairs drew 10,000 random starts without finding one")
-            return self.rng.integers(*args, **kwargs)
-
-    monkeypatch.setattr(bert.np.random, "default_rng", Guarded)
-    try:  # four 1-token sentences fit half of the room of 64 tokens: A takes them all
-        ids, _, is_next = bert.next_sentence_pairs([[5], [6], [7], [8]], 64, seed=0)
-    except ValueError:
-        return  # refusing such a stream with a clear error would do as well
-    assert all(len(pair) <= 64 for pair in ids) and len(ids) == len(is_next)
-
-
-def test_next_sentence_pairs_bad_arguments():
-    with pytest.raises(ValueError, match="sequences"):
-        bert.next_sentence_pairs([[5], [6], [7]], 16)
-    with pytest.raises(ValueError, match="sequences"):
-        bert.next_sentence_pairs([[5], [6], [], [7]], 16)  # empty sentences do not count
-    with pytest.raises(TypeError, match="sequences"):
-        bert.next_sentence_pairs(np.ones((5, 3), int), 16)
-    with pytest.raises(TypeError, match="sequences"):
-        bert.next_sentence_pairs([], 16)
-    with pytest.raises(ValueError, match="max_len"):
-        bert.next_sentence_pairs([[5]] * 10, 0)
-
-
-def test_pad_batch_rounds_up_and_pads_with_zeros():
-    out = bert.pad_batch([[1, 2, 3], [4] * 9])
-    assert out.shape == (2, 16) and out.dtype == np.int32
-    np.testing.assert_array_equal(out[0], [1, 2, 3] + [0] * 13)
-    np.testing.assert_array_equal(out[1], [4] * 9 + [0] * 7)
-    assert bert.pad_batch([[1, 2, 3], [4] * 8]).shape == (2, 8)  # already a multiple
-    assert bert.pad_batch([[1, 2, 3], [4] * 5], multiple=1).shape == (2, 5)
-    assert bert.pad_batch([[7]], multiple=3).shape == (1, 3)
-    with pytest.raises(ValueError, match="multiple"):
-        bert.pad_batch([[1]], multiple=0)
-    with pytest.raises(TypeError, match="rows"):
-        bert.pad_batch([])
-    with pytest.raises(TypeError, match="rows"):
-        bert.pad_batch(np.ones((2, 3), int))
-
-
-def test_masked_positions_recover_the_weights():
-    ids = batch(20, shape=(16, 30))
-    _, _, weights = bert.mask_tokens(ids, MASK, 50, SPECIAL, seed=1)
-    positions, position_weights = bert.masked_positions(weights)
-    counts = weights.sum(axis=1).astype(int)
-    assert positions.shape == position_weights.shape == (16, counts.max())
-    assert positions.dtype == np.int32 and position_weights.dtype == np.float32
-    rebuilt = np.zeros_like(weights)
-    for row in range(16):
-        k = counts[row]
-        np.testing.assert_array_equal(position_weights[row], [1.0] * k + [0.0] * (len(positions[row]) - k))
-        np.testing.assert_array_equal(positions[row, :k], np.flatnonzero(weights[row]))  # in order
-        np.testing.assert_array_equal(positions[row, k:], 0)
-        rebuilt[row, positions[row, :k]] = position_weights[row, :k]
-    np.testing.assert_array_equal(rebuilt, weights)
-    wide, wide_weights = bert.masked_positions(weights, max_predictions=10)
-    assert wide.shape == (16, 10) and wide_weights.sum() == weights.sum()
-    narrow, narrow_weights = bert.masked_positions(weights, max_predictions=2)
-    np.testing.assert_array_equal(narrow, positions[:, :2])
-    np.testing.assert_array_equal(narrow_weights, np.minimum(position_weights[:, :2], 1.0))
-    none, none_weights = bert.masked_positions(np.zeros((3, 5)))
-    assert none.shape == (3, 1) and none_weights.sum() == 0
-    with pytest.raises(ValueError, match="weights"):
-        bert.masked_positions(np.ones(5))
-    with pytest.raises(ValueError, match="max_predictions"):
-        bert.masked_positions(weights, max_predictions=0)
-
-
-# ---------------------------------------------------------------- the model
+# ---------------------------------------------------------------- the encoder
 def _randomise(model, seed=0):
     rng = np.random.default_rng(seed)
     model.set_weights([(1.0 if "gamma" in w.path else 0.0) + 0.2 * rng.normal(size=w.shape).astype("float32")
@@ -403,104 +80,481 @@ def test_encoder_padding_changes_nothing_at_real_positions():
     assert not np.allclose(_np(encoder(other_segments)["pooled"]), _np(b["pooled"]), atol=1e-4)
 
 
-def test_pretraining_heads_read_the_encoder_at_mask_positions():
-    encoder = _encoder()
-    model = bert.build_pretraining_model(encoder)
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_encoder_padding_changes_nothing_with_either_norm(norm_first):
+    encoder = _encoder(norm_first=norm_first)
+    _randomise(encoder)
+    short = {"token_ids": np.array([[CLS_ID, 8, 9, SEP_ID]]), "segment_ids": np.zeros((1, 4), int)}
+    padded = {"token_ids": np.array([[CLS_ID, 8, 9, SEP_ID] + [PAD_ID] * 6, [CLS_ID] + [5] * 8 + [SEP_ID]]),
+              "segment_ids": np.zeros((2, 10), int)}
+    a, b = encoder(short), encoder(padded)
+    np.testing.assert_allclose(_np(a["sequence"])[0], _np(b["sequence"])[0, :4], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_np(a["pooled"])[0], _np(b["pooled"])[0], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(_np(b["sequence"])[0, :4], _np(b["sequence"])[1, :4], atol=1e-3)  # rows do differ
+
+
+def test_pre_ln_encoder_has_pre_ln_blocks_and_a_final_norm():
+    encoder = _encoder(norm_first=True, dropout=0.0)
+    _randomise(encoder)
+    assert all(encoder.get_layer(f"encoder_{i}").norm_first for i in range(2))
+    final = encoder.get_layer("final_norm")
+    assert isinstance(final, keras.layers.LayerNormalization)
+    inputs = {"token_ids": np.array([[CLS_ID, 5, 6, 7, SEP_ID, 0]]), "segment_ids": np.zeros((1, 6), int)}
+    last_block = keras.Model(encoder.input, encoder.get_layer("encoder_1").output)
+    np.testing.assert_allclose(_np(encoder(inputs)["sequence"]), _layer_norm(final, _np(last_block(inputs))),
+                               rtol=1e-4, atol=1e-4)
+    post = _encoder(norm_first=False)
+    assert not any(layer.name == "final_norm" for layer in post.layers)
+    assert not any(post.get_layer(f"encoder_{i}").norm_first for i in range(2))
+    assert len(encoder.weights) == len(post.weights) + 2  # the final norm's gamma and beta
+    for bad in (1, "yes", None):
+        with pytest.raises(TypeError, match="norm_first"):
+            _encoder(norm_first=bad)
+
+
+# ---------------------------------------------------------------- the masked-LM head, tied to the token embedding
+VOCAB, D = 13, 16
+
+
+def _mlm_inputs():
+    return {"token_ids": np.array([[CLS_ID, 5, MASK_ID, 7, SEP_ID, 8, 9, SEP_ID],
+                                   [CLS_ID, MASK_ID, 6, SEP_ID, 10, MASK_ID, 12, SEP_ID]], np.int32),
+            "mask_positions": np.array([[2, 6, 0], [1, 5, 4]], np.int32)}
+
+
+def _masked_lm(norm_first=True):
+    model = bert.MaskedLM(_encoder(vocab_size=VOCAB, d_model=D, dropout=0.0, norm_first=norm_first))
+    model(_mlm_inputs())
     _randomise(model)
-    assert model.get_layer(encoder.name) is encoder  # the weights are shared
-    tokens = np.array([[CLS_ID, 5, MASK_ID, 7, SEP_ID, 8, 9, SEP_ID], [CLS_ID, MASK_ID, 6, SEP_ID, 10, SEP_ID, 0, 0]])
-    segments = np.array([[0, 0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 1, 1, 0, 0]])
-    positions = np.array([[2, 6, 0], [1, 4, 0]])
-    out = model({"token_ids": tokens, "segment_ids": segments, "mask_positions": positions})
-    assert _np(out["mlm"]).shape == (2, 3, 11) and _np(out["nsp"]).shape == (2, 2)
-    enc = encoder({"token_ids": tokens, "segment_ids": segments})
-    h = np.take_along_axis(_np(enc["sequence"]), positions[..., None], axis=1)
-    for name in ("mlm_transform", "mlm_norm", "mlm"):
-        h = _np(model.get_layer(name)(h))
-    np.testing.assert_allclose(_np(out["mlm"]), h, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(_np(out["nsp"]), _np(model.get_layer("nsp")(enc["pooled"])), rtol=1e-4, atol=1e-5)
-    shuffled = model({"token_ids": tokens, "segment_ids": segments, "mask_positions": positions[:, ::-1]})
-    np.testing.assert_allclose(_np(shuffled["mlm"]), _np(out["mlm"])[:, ::-1], rtol=1e-4, atol=1e-4)
+    return model
 
 
-def _pretraining_data(n_sentences=120, max_len=32, vocab=50, seed=0):
-    rng = np.random.default_rng(seed)
-    sentences = [list(rng.integers(5, vocab, rng.integers(2, 12))) for _ in range(n_sentences)]
-    return bert.next_sentence_pairs(sentences, max_len, seed=seed)
+def _expected_logits(model, inputs):
+    """The head in NumPy: LayerNorm(gelu(h W + b)) E^T + bias at the positions, E the token embedding table."""
+    sequence = _np(model.encoder({"token_ids": inputs["token_ids"],
+                                  "segment_ids": np.zeros_like(inputs["token_ids"])})["sequence"])
+    h = np.take_along_axis(sequence, inputs["mask_positions"][..., None], axis=1)
+    h = _layer_norm(model.norm, _gelu(h @ _np(model.transform.kernel) + _np(model.transform.bias)))
+    table = _np(model.encoder.get_layer("embedding").token.embeddings)
+    return h @ table.T + _np(model.output_bias)
 
 
-def test_pretraining_batches():
-    vocab, max_len, size = 50, 32, 8
-    ids, segments, is_next = _pretraining_data()
-    data = bert.PretrainingBatches(ids, segments, is_next, size, vocab, max_len, seed=1)
-    assert len(data) == len(ids) // size
-    p = int(np.floor(0.15 * max_len + 0.5))
-    for index in (0, len(data) - 1):
-        rows = data.order[index * size:(index + 1) * size]
-        x, y, w = data[index]
-        original = bert.pad_batch([ids[r] for r in rows], multiple=max_len)
-        assert x["token_ids"].shape == x["segment_ids"].shape == (size, max_len)
-        assert x["mask_positions"].shape == y["mlm"].shape == w["mlm"].shape == (size, p)
-        np.testing.assert_array_equal(x["segment_ids"], bert.pad_batch([segments[r] for r in rows], max_len))
-        np.testing.assert_array_equal(y["nsp"], is_next[rows])
-        np.testing.assert_array_equal(w["nsp"], 1.0)
-        np.testing.assert_array_equal(y["mlm"], np.take_along_axis(original, x["mask_positions"], axis=1))
-        for row in range(size):
-            k = int(w["mlm"][row].sum())
-            assert k >= 1
-            np.testing.assert_array_equal(w["mlm"][row], [1.0] * k + [0.0] * (p - k))  # 0 only on the padding
-            chosen = x["mask_positions"][row, :k]
-            assert np.all(np.diff(chosen) > 0)
-            assert not np.isin(original[row, chosen], [PAD_ID, CLS_ID, SEP_ID]).any()
-            unchosen = np.setdiff1d(np.arange(max_len), chosen)
-            np.testing.assert_array_equal(x["token_ids"][row, unchosen], original[row, unchosen])
-    again, _, _ = data[0]
-    assert not np.array_equal(again["mask_positions"], data[0][0]["mask_positions"])  # masked afresh
+def test_masked_lm_logits_are_the_tied_head_at_the_positions():
+    model = _masked_lm()
+    inputs = _mlm_inputs()
+    logits = _np(model(inputs))
+    assert logits.shape == (2, 3, VOCAB)
+    np.testing.assert_allclose(logits, _expected_logits(model, inputs), rtol=1e-4, atol=1e-4)
+    reversed_positions = dict(inputs, mask_positions=inputs["mask_positions"][:, ::-1])
+    np.testing.assert_allclose(_np(model(reversed_positions)), logits[:, ::-1], rtol=1e-4, atol=1e-4)
+    # the table is the output layer: new values in it give the NumPy logits of the new table
+    table = model.encoder.get_layer("embedding").token.embeddings
+    table.assign(np.random.default_rng(5).normal(size=(VOCAB, D)).astype("float32"))
+    changed = _np(model(inputs))
+    assert not np.allclose(changed, logits, atol=1e-2)
+    np.testing.assert_allclose(changed, _expected_logits(model, inputs), rtol=1e-4, atol=1e-4)
+    model.output_bias.assign(np.arange(VOCAB, dtype="float32"))
+    np.testing.assert_allclose(_np(model(inputs)), _expected_logits(model, inputs), rtol=1e-4, atol=1e-4)
 
 
-def test_pretraining_batches_feed_the_pretraining_model():
-    ids, segments, is_next = _pretraining_data(n_sentences=40, max_len=16)
-    model = bert.build_pretraining_model(_encoder(vocab_size=50))
-    x, y, w = bert.PretrainingBatches(ids, segments, is_next, 4, 50, 16)[0]
-    out = model(x)
-    assert _np(out["mlm"]).shape == (4, 2, 50) and _np(out["nsp"]).shape == (4, 2)
-    model.compile(optimizer="adam", loss={"mlm": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                                          "nsp": keras.losses.SparseCategoricalCrossentropy(from_logits=True)})
-    losses = model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
-    assert np.isfinite(losses["loss"])
+def test_masked_lm_adds_no_output_matrix_of_its_own():
+    model = _masked_lm()
+    table = model.encoder.get_layer("embedding").token.embeddings
+    assert [w.path for w in model.weights if tuple(w.shape) == (VOCAB, D)] == [table.path]
+    assert not any(tuple(w.shape) == (D, VOCAB) for w in model.weights)
+    assert model.count_params() == model.encoder.count_params() + D * D + D + 2 * D + VOCAB
 
 
-def test_train_wordpiece():
+def test_untied_masked_lm_has_its_own_output_matrix():
+    model = bert.MaskedLM(_encoder(vocab_size=VOCAB, d_model=D, dropout=0.0, norm_first=True), tie_weights=False)
+    inputs = _mlm_inputs()
+    model(inputs)
+    _randomise(model)
+    assert model.count_params() == model.encoder.count_params() + D * D + D + 2 * D + VOCAB + VOCAB * D
+    h = _np(model.encoder({"token_ids": inputs["token_ids"], "segment_ids": np.zeros_like(inputs["token_ids"])})[
+        "sequence"])
+    h = np.take_along_axis(h, inputs["mask_positions"][..., None], axis=1)
+    dense = model.transform
+    z = h @ _np(dense.kernel) + _np(dense.bias)
+    z = 0.5 * z * (1 + np.vectorize(math.erf)(z / math.sqrt(2)))
+    expected = _layer_norm(model.norm, z) @ _np(model.output_matrix).T + _np(model.output_bias)
+    np.testing.assert_allclose(_np(model(inputs)), expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(TypeError, match="tie_weights"):
+        bert.MaskedLM(_encoder(), tie_weights="no")
+
+
+def test_masked_lm_gradients_reach_the_table_from_the_output_side():
+    model = _masked_lm()
+    inputs = _mlm_inputs()
+    table = model.encoder.get_layer("embedding").token.embeddings
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False)
+    labels = np.array([[6, 9, 7], [5, 10, 12]])
+    unseen = 11  # a token id that is neither an input nor a label: its row only moves through the tied output
+    before = _np(table).copy()
+    model.train_on_batch(inputs, labels)
+    moved = np.abs(_np(table) - before).max(axis=1)
+    assert moved[unseen] > 0
+
+
+# ---------------------------------------------------------------- fine-tuning
+def _classifier_inputs():
+    short = {"token_ids": np.array([[CLS_ID, 5, 6, 7, SEP_ID], [CLS_ID, 9, 8, 10, SEP_ID]]),
+             "segment_ids": np.zeros((2, 5), int)}
+    padded = {"token_ids": np.array([[CLS_ID, 5, 6, 7, SEP_ID, 0, 0, 0], [CLS_ID, 9, 8, 10, SEP_ID, 0, 0, 0],
+                                     [CLS_ID, 5, SEP_ID, 0, 0, 0, 0, 0]]), "segment_ids": np.zeros((3, 8), int)}
+    return short, padded
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_classifier_padding_changes_nothing_and_reads_its_features(pooling):
+    encoder = _encoder(norm_first=True)
+    classifier = bert.build_classifier(encoder, num_classes=3, dropout=0.5, pooling=pooling)
+    _randomise(classifier)
+    assert classifier.get_layer(encoder.name) is encoder  # fine-tuning trains the pretrained encoder itself
+    short, padded = _classifier_inputs()
+    logits = _np(classifier(padded))
+    assert logits.shape == (3, 3)
+    np.testing.assert_allclose(_np(classifier(short)), logits[:2], rtol=1e-4, atol=1e-4)
+    out = encoder(padded)
+    if pooling == "cls":
+        features = _np(out["pooled"])
+    else:
+        real = (padded["token_ids"] != PAD_ID)[..., None]
+        features = (_np(out["sequence"]) * real).sum(axis=1) / real.sum(axis=1)
+    dense = classifier.get_layer("classes")
+    np.testing.assert_allclose(logits, features @ _np(dense.kernel) + _np(dense.bias), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(_np(classifier(padded, training=True)), logits, atol=1e-4)  # dropout in training
+
+
+def test_classifier_mean_and_cls_pooling_differ_and_bad_arguments():
+    encoder = _encoder()
+    _, padded = _classifier_inputs()
+    mean, cls = bert.build_classifier(encoder, 2), bert.build_classifier(encoder, 2, pooling="cls")
+    mean.get_layer("classes").set_weights(cls.get_layer("classes").get_weights())
+    assert not np.allclose(_np(mean(padded)), _np(cls(padded)), atol=1e-4)
+    with pytest.raises(ValueError, match="pooling"):
+        bert.build_classifier(encoder, 2, pooling="max")
+    with pytest.raises(ValueError, match="num_classes"):
+        bert.build_classifier(encoder, 0)
+
+
+# ---------------------------------------------------------------- pretraining
+def _synthetic_blocks(max_len=16, n_sentences=1500, seed=0):
+    """Packed blocks of a repetitive text: four fixed sentences of ids 5 to 18 in a random order."""
+    templates = [[5, 6, 7, 8], [9, 10, 11], [12, 13, 14, 15, 16], [17, 18]]
+    order = np.random.default_rng(seed).integers(0, len(templates), n_sentences)
+    return bert_text.pack_blocks([templates[i] for i in order], max_len)
+
+
+def _pretrainer(steps, d_model=32, d_ff=64, peak_lr=1e-2, seed=0):
+    keras.utils.set_random_seed(seed)
+    encoder = bert.build_bert_encoder(30, max_len=16, d_model=d_model, num_layers=1, num_heads=2, d_ff=d_ff,
+                                      dropout=0.0, norm_first=True)
+    return bert.make_pretrainer(encoder, steps, peak_lr=peak_lr, jit_compile=False)
+
+
+def test_pretrain_lowers_the_loss_and_checkpoints_at_the_requested_steps(capsys):
+    blocks = _synthetic_blocks()
+    assert 300 < len(blocks) < 600
+    model = _pretrainer(60)
+    calls = []
+    log = bert.pretrain(model, blocks, 60, batch_size=16, log_every=10, checkpoints=[20, 60],
+                        on_checkpoint=lambda step, seconds: calls.append((step, seconds)))
+    assert log["step"] == [10, 20, 30, 40, 50, 60]
+    assert len(log["loss"]) == len(log["accuracy"]) == len(log["seconds"]) == 6
+    assert np.all(np.diff(log["seconds"]) >= 0) and np.isfinite(log["loss"]).all()
+    assert log["loss"][-1] < log["loss"][0] - 0.25, log["loss"]  # ln 30 = 3.40 at the start; ln 14 = 2.64 unigram
+    assert [step for step, _ in calls] == [20, 60]
+    assert calls[0][1] <= log["seconds"][1] and calls[1][1] <= log["seconds"][-1] + 1e-6
+    assert int(_np(model.optimizer.iterations)) == 60
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step")]
+    assert len(printed) == 6 and printed[-1].split()[:2] == ["step", "60"]
+
+
+def test_pretrain_resumed_at_a_step_continues_exactly():
+    blocks = _synthetic_blocks(n_sentences=400)
+    whole, halves = _pretrainer(12, d_model=16, d_ff=32), _pretrainer(12, d_model=16, d_ff=32)
+    for model in (whole, halves):
+        model(bert_text.MLMBatches(blocks, 8, 30, steps=1)[0][0])
+    for a, b in zip(whole.get_weights(), halves.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the same start
+    whole_log = bert.pretrain(whole, blocks, 12, batch_size=8, log_every=6, verbose=False)
+    first = bert.pretrain(halves, blocks, 6, batch_size=8, log_every=6, verbose=False)
+    second = bert.pretrain(halves, blocks, 12, batch_size=8, start=6, log_every=6, verbose=False)
+    assert first["loss"] + second["loss"] == pytest.approx(whole_log["loss"], rel=1e-5)
+    assert second["step"] == [12.0]
+    for a, b in zip(whole.get_weights(), halves.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, error, word", [
+    (dict(steps=25), ValueError, "log_every"),  # 25 is no multiple of 10
+    (dict(steps=0), ValueError, "steps"),
+    (dict(steps=20.0), TypeError, "steps"),
+    (dict(start=20), ValueError, "start"),  # nothing left to do
+    (dict(start=30), ValueError, "start"),
+    (dict(start=-10), ValueError, "start"),
+    (dict(log_every=0), ValueError, "log_every"),
+    (dict(log_every=15), ValueError, "log_every"),
+    (dict(checkpoints=[15]), ValueError, "checkpoints"),
+    (dict(checkpoints=[30]), ValueError, "checkpoints"),  # after the last step
+    (dict(checkpoints=[0]), ValueError, "checkpoints"),
+    (dict(start=10, checkpoints=[10]), ValueError, "checkpoints"),  # the start itself is not a step of this call
+])
+def test_pretrain_bad_arguments(kwargs, error, word):
+    model = bert.make_pretrainer(_encoder(vocab_size=30), 20, jit_compile=False)
+    args = {**dict(steps=20, batch_size=4, log_every=10), **kwargs}
+    with pytest.raises(error, match=word):
+        bert.pretrain(model, _synthetic_blocks(n_sentences=60), verbose=False, **args)
+    assert int(_np(model.optimizer.iterations)) == 0  # refused before any training
+
+
+# ---------------------------------------------------------------- held-out accuracy
+class _Stub:
+    """A stand-in for a MaskedLM whose logits at every position favour one token, or the right one (oracle)."""
+
+    def __init__(self, vocab_size, token=None, answers=None):
+        self.vocab_size, self.token, self.answers = vocab_size, token, answers
+
+    def __call__(self, x, training=False):
+        assert training is False
+        positions = x["mask_positions"]
+        logits = np.zeros(positions.shape + (self.vocab_size,), np.float32)
+        favoured = np.full(positions.shape, self.token) if self.answers is None else self.answers[positions]
+        np.put_along_axis(logits, favoured[..., None], 1.0, axis=-1)
+        return logits
+
+
+def test_most_frequent_token_ignores_the_special_tokens():
+    blocks = np.array([[CLS_ID, 7, 7, MASK_ID, SEP_ID], [CLS_ID, 9, 7, MASK_ID, SEP_ID],
+                       [CLS_ID, MASK_ID, MASK_ID, PAD_ID, PAD_ID]])  # 7: 3 times; [CLS] 3, [MASK] 4, [PAD] 2
+    assert bert.most_frequent_token(blocks) == 7
+    blocks = _synthetic_blocks()
+    counts = np.bincount(blocks.ravel(), minlength=30)
+    counts[[PAD_ID, CLS_ID, SEP_ID, MASK_ID]] = -1
+    assert bert.most_frequent_token(blocks) == int(np.argmax(counts))
+
+
+def test_mlm_accuracy_of_a_constant_guess_is_the_unigram_baseline():
+    blocks = _synthetic_blocks(n_sentences=600)
+    token = bert.most_frequent_token(blocks)
+    accuracy, unigram = bert.mlm_accuracy(_Stub(30, token), blocks, 30, token, batch_size=32, seed=3)
+    # the unigram baseline counted directly over the same masked positions
+    batches = bert_text.MLMBatches(blocks, 32, 30, steps=len(blocks) // 32, seed=3)
+    hits = total = 0.0
+    for i in range(len(batches)):
+        _, labels, weights = batches[i]
+        hits, total = hits + ((labels == token) * weights).sum(), total + weights.sum()
+    assert total >= len(batches) * 32  # every block of the one pass, 1 or 2 positions in each
+    assert unigram == pytest.approx(hits / total) and accuracy == pytest.approx(unigram)
+    assert 0.03 < unigram < 0.2
+    never = bert.mlm_accuracy(_Stub(30, 25), blocks, 30, token, batch_size=32, seed=3)  # 25 is not in the text
+    assert never == (0.0, pytest.approx(unigram))
+    other = 17 if token < 17 else 5  # a token of another sentence
+    assert bert.mlm_accuracy(_Stub(30, other), blocks, 30, other, batch_size=32, seed=3)[0] == pytest.approx(
+        (np.isin(np.stack([batches[i][1] for i in range(len(batches))]), [other])
+         * np.stack([batches[i][2] for i in range(len(batches))])).sum() / total)
+
+
+def test_mlm_accuracy_of_an_oracle_is_one():
+    row = np.array([CLS_ID] + list(range(5, 19)) + [SEP_ID])
+    blocks = np.tile(row, (40, 1))  # every block alike, so the answer at a position is row[position]
+    accuracy, unigram = bert.mlm_accuracy(_Stub(30, answers=row), blocks, 30, 5, batch_size=16)
+    assert accuracy == 1.0 and 0 < unigram < 0.25
+    shifted = _Stub(30, answers=np.roll(row, 1))  # the right token, one position off
+    assert bert.mlm_accuracy(shifted, blocks, 30, 5, batch_size=16)[0] == 0.0
+
+
+def test_heldout_report_by_source_and_all():
+    heldout = {"a": _synthetic_blocks(n_sentences=300, seed=1), "b": _synthetic_blocks(n_sentences=700, seed=2)}
+    token = bert.most_frequent_token(heldout["b"])
+    report = bert.heldout_report(_Stub(30, token), heldout, 30, token)
+    assert list(report) == ["a", "b", "all"]
+    assert report["all"]["blocks"] == len(heldout["a"]) + len(heldout["b"])
+    for name, blocks in (("a", heldout["a"]), ("b", heldout["b"])):
+        assert report[name]["blocks"] == len(blocks)
+        _, unigram = bert.mlm_accuracy(_Stub(30, token), blocks, 30, token, seed=11)
+        assert report[name] == {"mlm_accuracy": round(unigram, 4), "unigram_baseline": round(unigram, 4),
+                                "blocks": len(blocks)}
+
+
+def test_pretraining_blocks_by_source_and_copies():
     pytest.importorskip("tokenizers")
-    sentences = ["The cat sat on the mat.", "The dog sat on the log.", "A cat and a dog met on the mat.",
-                 "The dog saw the cat sitting."] * 5
-    tokenizer = bert.train_wordpiece(sentences, vocab_size=120, min_frequency=2)
-    for i, token in enumerate(bert.SPECIAL_TOKENS):
-        assert tokenizer.token_to_id(token) == i
-    assert tokenizer.get_vocab_size() <= 120
-    encoding = tokenizer.encode("The Dog sat on the mat.", add_special_tokens=False)
-    assert not set(encoding.ids) & set(range(5))  # no [UNK], no special token
-    assert tokenizer.decode(encoding.ids) == "the dog sat on the mat."
-    batch_ids = [e.ids for e in tokenizer.encode_batch(["the cat", "the dog"], add_special_tokens=False)]
-    assert batch_ids[0][0] == batch_ids[1][0] == tokenizer.token_to_id("the")
-    with pytest.raises(TypeError, match="sentences"):
-        bert.train_wordpiece("the cat sat")
-    with pytest.raises(TypeError, match="sentences"):
-        bert.train_wordpiece([])
-    with pytest.raises(ValueError, match="vocab_size"):
-        bert.train_wordpiece(sentences, vocab_size=0)
+    sources = {"cats": ["the cat sat on the mat", "a cat and a dog", "the cat saw the dog"] * 10,
+               "dogs": ["the dog sat on the log", "dogs and cats sat"] * 12}
+    tokenizer = bert_text.train_wordpiece([s for texts in sources.values() for s in texts], vocab_size=60,
+                                          min_frequency=1)
+    blocks, counts = bert.pretraining_blocks(tokenizer, sources, 12, copies={"cats": 3}, seed=4)
+    alone = {name: bert_text.pack_blocks([e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)],
+                                         12) for name, texts in sources.items()}
+    assert counts == {"cats": 3 * len(alone["cats"]), "dogs": len(alone["dogs"])}
+    assert blocks.shape == (sum(counts.values()), 12) and blocks.dtype == np.int32
+    rows = {tuple(r) for r in blocks}
+    assert {tuple(r) for r in alone["cats"]} <= rows and {tuple(r) for r in alone["dogs"]} <= rows
+    again, _ = bert.pretraining_blocks(tokenizer, sources, 12, copies={"cats": 3}, seed=4)
+    np.testing.assert_array_equal(again, blocks)
+    first = len(alone["cats"])
+    assert not np.array_equal(blocks[:first], alone["cats"])  # shuffled
+    with pytest.raises(ValueError, match="copies"):
+        bert.pretraining_blocks(tokenizer, sources, 12, copies={"cats": 0})
 
 
-def test_encode_sentences_wraps_cuts_and_pads():
-    pytest.importorskip("tokenizers")
-    sentences = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog"] * 5
-    tokenizer = bert.train_wordpiece(sentences, vocab_size=100, min_frequency=1)
-    out = bert.encode_sentences(tokenizer, ["the cat sat", "the dog sat on the log"], 6)
-    assert out.shape == (2, 6) and out.dtype == np.int32
-    words = [tokenizer.token_to_id(w) for w in "the cat sat".split()]
-    np.testing.assert_array_equal(out[0], [bert.CLS_ID] + words + [bert.SEP_ID, 0])
-    assert out[1, 0] == bert.CLS_ID and out[1, -1] == bert.SEP_ID and (out[1] != 0).all()  # cut to fit
-    with pytest.raises(TypeError, match="texts"):
-        bert.encode_sentences(tokenizer, "the cat", 6)
-    with pytest.raises(ValueError, match="max_len"):
-        bert.encode_sentences(tokenizer, ["the cat"], 0)
+# ---------------------------------------------------------------- checkpoint files
+SIZES = dict(max_len=16, d_model=16, num_layers=1, num_heads=2, d_ff=32, norm_first=True)
+TINY_VOCAB = list(bert_text.SPECIAL_TOKENS) + ["the", "cat", "sat", "on", "mat", "##s", "dog", "é"]
+
+
+def _saved_checkpoint(path):
+    keras.utils.set_random_seed(1)
+    model = bert.MaskedLM(bert.build_bert_encoder(len(TINY_VOCAB), dropout=0.0, **SIZES))
+    model({"token_ids": np.zeros((1, 4), np.int32), "mask_positions": np.zeros((1, 1), np.int32)})
+    _randomise(model, seed=2)
+    provenance = {"command": "python -m nnutils.bert pretrain --minutes 1", "seed": 0, "steps": 50,
+                  "heldout": {"all": {"mlm_accuracy": 0.25}}}
+    bert.save_checkpoint(str(path), model, TINY_VOCAB, SIZES, provenance)
+    return model, provenance
+
+
+def _checkpoint_inputs():
+    return {"token_ids": np.array([[CLS_ID, 5, MASK_ID, 7, SEP_ID, 9, MASK_ID, SEP_ID]], np.int32),
+            "mask_positions": np.array([[2, 6]], np.int32)}
+
+
+def test_checkpoint_round_trip(tmp_path):
+    path = tmp_path / "tiny.npz"
+    model, provenance = _saved_checkpoint(path)
+    loaded, vocab, loaded_provenance = bert.load_checkpoint(str(path))
+    assert vocab == TINY_VOCAB and loaded_provenance == provenance
+    assert isinstance(loaded, bert.MaskedLM) and loaded.encoder.get_layer("final_norm") is not None
+    assert [tuple(w.shape) for w in loaded.weights] == [tuple(w.shape) for w in model.weights]
+    for saved, restored in zip(model.get_weights(), loaded.get_weights()):
+        assert restored.dtype == np.float32
+        np.testing.assert_array_equal(restored, saved.astype(np.float16).astype(np.float32))
+    np.testing.assert_allclose(_np(loaded(_checkpoint_inputs())), _np(model(_checkpoint_inputs())),
+                               rtol=2e-2, atol=2e-2)
+    with np.load(path) as f:
+        assert all(f[k].dtype == np.float16 for k in f.files if k.startswith("weight_"))
+    assert loaded.encoder.get_layer("embedding").dropout == 0.0
+    tuned, _, _ = bert.load_checkpoint(str(path), dropout=0.1)
+    assert tuned.encoder.get_layer("embedding").dropout == 0.1
+    with pytest.raises(TypeError, match="name_or_path"):
+        bert.load_checkpoint(path)
+
+
+# ---------------------------------------------------------------- fetching shipped checkpoints
+@pytest.fixture
+def places(tmp_path, monkeypatch):
+    """A checkout (its data/ folder) and a Keras cache, both under tmp_path: the repository's data/ is not touched."""
+    checkout = tmp_path / "checkout"
+    (checkout / "nnutils").mkdir(parents=True)
+    monkeypatch.setattr(data, "__file__", str(checkout / "nnutils" / "data.py"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    return checkout / "data", tmp_path / "keras" / "nnutils"
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A local HTTP server (loopback only) that serves files from a folder."""
+    root = tmp_path / "served"
+    root.mkdir()
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **k)  # noqa: E731
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+def _files(folder):
+    return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def test_fetch_checkpoint_unknown_name():
+    with pytest.raises(ValueError, match="name") as error:
+        data.fetch_checkpoint("no_such_checkpoint")
+    assert "no_such_checkpoint" in str(error.value)
+
+
+def test_fetch_checkpoint_checks_the_sha256(places, monkeypatch):
+    checkout, cache = places
+    payload = b"a tiny checkpoint\n" * 50
+    monkeypatch.setitem(data.CHECKPOINTS, "tiny", ("bert/tiny_test.npz", hashlib.sha256(payload).hexdigest()))
+    (cache / "bert").mkdir(parents=True)
+    (cache / "bert" / "tiny_test.npz").write_bytes(payload)
+    assert data.fetch_checkpoint("tiny") == str(cache / "bert" / "tiny_test.npz")
+    (checkout / "bert").mkdir(parents=True)
+    (checkout / "bert" / "tiny_test.npz").write_bytes(payload)
+    assert data.fetch_checkpoint("tiny") == str(checkout / "bert" / "tiny_test.npz")  # the checkout first
+    (checkout / "bert" / "tiny_test.npz").write_bytes(payload + b"tampered")
+    with pytest.raises(data.CorruptedDatasetError) as error:
+        data.fetch_checkpoint("tiny")
+    assert "tiny_test.npz" in str(error.value) and hashlib.sha256(payload).hexdigest() in str(error.value)
+    (checkout / "bert" / "tiny_test.npz").unlink()
+    monkeypatch.setitem(data.CHECKPOINTS, "tiny", ("bert/tiny_test.npz", "0" * 64))
+    with pytest.raises(data.CorruptedDatasetError, match="tiny_test.npz"):
+        data.fetch_checkpoint("tiny")
+    assert (cache / "bert" / "tiny_test.npz").read_bytes() == payload  # reported, not deleted
+
+
+def test_fetch_checkpoint_offline_names_the_file_and_the_folders(places, monkeypatch):
+    checkout, cache = places
+    monkeypatch.setitem(data.CHECKPOINTS, "tiny", ("bert/tiny_test.npz", "1" * 64))
+    monkeypatch.setattr(data, "CHECKPOINT_ORIGIN", "http://127.0.0.1:9/")  # connection refused
+    with pytest.raises(data.DatasetUnavailableError) as error:
+        data.fetch_checkpoint("tiny")
+    message = str(error.value)
+    assert "tiny_test.npz" in message and str(checkout / "bert") in message and str(cache / "bert") in message
+    assert "http://127.0.0.1:9/bert/tiny_test.npz" in message
+    assert _files(cache) == [] and _files(checkout) == []
+
+
+def test_fetch_checkpoint_downloads_verifies_and_caches(places, server, monkeypatch):
+    checkout, cache = places
+    root, url = server
+    payload = b"served checkpoint bytes\n" * 40
+    (root / "bert").mkdir()
+    (root / "bert" / "tiny_test.npz").write_bytes(payload)
+    monkeypatch.setattr(data, "CHECKPOINT_ORIGIN", url)
+    monkeypatch.setitem(data.CHECKPOINTS, "tiny", ("bert/tiny_test.npz", hashlib.sha256(payload).hexdigest()))
+    assert data.fetch_checkpoint("tiny") == str(cache / "bert" / "tiny_test.npz")
+    assert (cache / "bert" / "tiny_test.npz").read_bytes() == payload
+    (root / "bert" / "tiny_test.npz").unlink()
+    assert data.fetch_checkpoint("tiny") == str(cache / "bert" / "tiny_test.npz")  # from the cache now
+    (root / "bert" / "evil.npz").write_bytes(b"tampered")
+    monkeypatch.setitem(data.CHECKPOINTS, "evil", ("bert/evil.npz", hashlib.sha256(payload).hexdigest()))
+    with pytest.raises(data.DatasetUnavailableError, match="evil.npz"):
+        data.fetch_checkpoint("evil")
+    assert _files(cache) == [Path("bert/tiny_test.npz")] and _files(checkout) == []
+
+
+def test_load_checkpoint_by_name_fetches_the_verified_file(places, monkeypatch):
+    _, cache = places
+    (cache / "bert").mkdir(parents=True)
+    model, provenance = _saved_checkpoint(cache / "bert" / "tiny_test.npz")
+    sha256 = data.sha256_of(cache / "bert" / "tiny_test.npz")
+    monkeypatch.setitem(data.CHECKPOINTS, "tiny_test", ("bert/tiny_test.npz", sha256))
+    loaded, vocab, loaded_provenance = bert.load_checkpoint("tiny_test")
+    assert vocab == TINY_VOCAB and loaded_provenance == provenance
+    np.testing.assert_allclose(_np(loaded(_checkpoint_inputs())), _np(model(_checkpoint_inputs())),
+                               rtol=2e-2, atol=2e-2)
+    monkeypatch.setitem(data.CHECKPOINTS, "tiny_test", ("bert/tiny_test.npz", "2" * 64))
+    with pytest.raises(data.CorruptedDatasetError):
+        bert.load_checkpoint("tiny_test")
+
+
+PROVENANCE_KEYS = {"command", "git_commit", "seed", "steps", "tokens", "seconds", "machine", "heldout"}
+
+
+def test_every_shipped_checkpoint_is_in_data_with_its_sha256_and_provenance():
+    """Passes with no checkpoint registered yet; checks each entry of data.CHECKPOINTS once there are some."""
+    for name, (relative, sha256) in sorted(data.CHECKPOINTS.items()):
+        path = REPO / "data" / relative
+        assert path.is_file(), f"{name}: {path} is missing"
+        assert data.sha256_of(path) == sha256, f"{name}: {path} does not have the registered sha256"
+        assert data.fetch_checkpoint(name) == str(path)
+        provenance = json.loads(path.with_suffix(".json").read_text())
+        assert PROVENANCE_KEYS <= set(provenance), f"{name}: missing {PROVENANCE_KEYS - set(provenance)}"
+        model, vocab, stored = bert.load_checkpoint(name)
+        assert stored == provenance and vocab[:5] == list(bert_text.SPECIAL_TOKENS)
+        assert model.encoder.get_layer("embedding").vocab_size == len(vocab)
+        assert stored["tokens"] > 0 and stored["steps"] > 0 and 0 < stored["heldout"]["all"]["mlm_accuracy"] < 1

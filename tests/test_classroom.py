@@ -211,9 +211,10 @@ ex1_output = float(ex1_weights @ np.array([2.0, 6.0]))
 """,
     },
     "09_bert_gpt": {
-        "ex1_parameters": """def gpt_parameters(vocab_size, context, d_model, num_layers):
-    per_block = 3 * d_model * d_model + d_model * d_model + 2 * 4 * d_model * d_model + 2 * d_model
-    return vocab_size * d_model + num_layers * per_block + d_model  # forgot the position table
+        "ex1_formula": """def gpt_parameter_formula(vocab_size, context, num_layers):
+    a = num_layers * (3 + 1 + 2 * 4)
+    b = vocab_size + context + 2 * num_layers  # the final LayerNorm's scale forgotten
+    return a, b
 """,
         "ex2_temperature": """def temperature_probs(logits, temperature):
     z = np.asarray(logits, dtype=np.float64) * temperature  # multiplied instead of divided
@@ -224,6 +225,14 @@ ex1_output = float(ex1_weights @ np.array([2.0, 6.0]))
     ids = np.asarray(ids)
     causal = np.tril(np.ones((ids.shape[1], ids.shape[1]), dtype=bool))
     return np.broadcast_to(causal, (len(ids),) + causal.shape)  # padding forgotten
+""",
+        "ex4_top_p": """def top_p_filter(probs, p):
+    probs = np.asarray(probs, dtype=np.float64)
+    order = np.argsort(-probs, kind="stable")
+    n_keep = int((np.cumsum(probs[order]) < p).sum())  # stops before the token that reaches p
+    kept = np.zeros_like(probs)
+    kept[order[:n_keep]] = probs[order[:n_keep]]
+    return kept / kept.sum()
 """,
     },
 }

@@ -422,6 +422,28 @@ def test_cached_step_with_a_one_token_prompt_and_a_full_context_prompt():
         step(np.array([1]), state)
 
 
+def test_cached_step_of_a_float64_model_computes_in_float64():
+    """The cache check of notebook 09 runs a float64 copy: the cached path must not round it to float32."""
+    model = _model()
+    keras.config.set_dtype_policy("float64")
+    try:
+        double = gpt.GPT.from_config({k: v for k, v in model.get_config().items() if k != "dtype"})
+        double(np.zeros((1, CONTEXT), np.int32))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    double.set_weights(model.get_weights())
+    prompt = _ids(3, seed=21)
+    cached, cached_state = gpt.step_fn_for(double, prompt, use_cache=True)
+    uncached, uncached_state = gpt.step_fn_for(double, prompt, use_cache=False)
+    token = prompt[-1]
+    for _ in range(CONTEXT - len(prompt) + 1):
+        log_p, cached_state = cached(np.array([token]), cached_state)
+        log_q, uncached_state = uncached(np.array([token]), uncached_state)
+        assert cached_state["keys"][0].dtype == np.float64
+        np.testing.assert_allclose(log_p, log_q, rtol=0, atol=1e-9)
+        token = int(np.argmax(log_q[0]))
+
+
 def test_uncached_step_slides_the_window_past_the_context():
     model = _model()
     prompt = _ids(CONTEXT + 3, seed=16)  # already longer than the context

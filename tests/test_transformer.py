@@ -296,6 +296,55 @@ def test_blocks_match_keras_hub_layers():
                                _np(theirs(x, memory, decoder_padding_mask=real)), rtol=1e-4, atol=1e-4)
 
 
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_pre_ln_encoder_block_matches_keras_hub_normalize_first(masked):
+    keras_hub = pytest.importorskip("keras_hub")
+    x = _normal(2, 5, 8, seed=36)
+    real = np.array([[True] * 5, [True] * 3 + [False] * 2]) if masked else None
+    theirs = keras_hub.layers.TransformerEncoder(16, 2, dropout=0.0, normalize_first=True)
+    theirs(x)
+    ours = transformer.EncoderBlock(8, 2, 16, dropout=0.0, norm_first=True)
+    ours(x)
+    assert [w.shape for w in ours.get_weights()] == [w.shape for w in theirs.get_weights()]
+    rng = np.random.default_rng(2)
+    theirs.set_weights([w + 0.2 * rng.normal(size=w.shape) for w in theirs.get_weights()])  # norms and biases too
+    ours.set_weights(theirs.get_weights())
+    out = _np(ours(x, padding_mask=real))
+    np.testing.assert_allclose(out, _np(theirs(x, padding_mask=real)), rtol=1e-4, atol=1e-4)
+    post = transformer.EncoderBlock(8, 2, 16, dropout=0.0)
+    post(x)
+    post.set_weights(ours.get_weights())
+    assert not np.allclose(_np(post(x, padding_mask=real)), out, atol=1e-3)  # norm_first does change the block
+    if masked:  # and the mask does change the padded row
+        assert not np.allclose(_np(ours(x))[1, :3], out[1, :3], atol=1e-3)
+
+
+def test_encoder_block_pre_layer_norm_formula_and_config():
+    block = transformer.EncoderBlock(8, 2, 16, dropout=0.0, norm_first=True)
+    x = 3.0 * _normal(2, 3, 8, seed=37)
+    block(x)
+    block.set_weights([w + 0.2 * _normal(*w.shape, seed=i) for i, w in enumerate(block.get_weights())])
+
+    def norm(layer, z):
+        mean, var = z.mean(-1, keepdims=True), z.var(-1, keepdims=True)
+        return _np(layer.gamma) * (z - mean) / np.sqrt(var + layer.epsilon) + _np(layer.beta)
+
+    normed = norm(block.attention_norm, x)
+    h = x + _np(block.self_attention(normed, normed))  # x + sublayer(LayerNorm(x)): no norm after the sum
+    hidden = np.maximum(norm(block.ffn_norm, h) @ _np(block.ffn_hidden.kernel) + _np(block.ffn_hidden.bias), 0)
+    expected = h + hidden @ _np(block.ffn_output.kernel) + _np(block.ffn_output.bias)
+    np.testing.assert_allclose(_np(block(x)), expected, rtol=1e-4, atol=1e-4)
+    assert block.get_config()["norm_first"] is True
+    assert transformer.EncoderBlock.from_config(block.get_config()).norm_first is True
+    assert transformer.EncoderBlock(8, 2, 16).norm_first is False
+
+
+@pytest.mark.parametrize("value", [1, 0, "yes", None, np.bool_(True)])
+def test_encoder_block_norm_first_must_be_a_bool(value):
+    with pytest.raises(TypeError, match="norm_first"):
+        transformer.EncoderBlock(8, 2, 16, norm_first=value)
+
 # ---------------------------------------------------------------- the translation model
 def _model(**kwargs):
     keras.utils.set_random_seed(0)
