@@ -8,6 +8,7 @@ the end of the run and gradient clipping. ``pretrain`` is the one function the n
 """
 
 import json
+import os
 import time
 import warnings
 
@@ -125,10 +126,12 @@ def build_classifier(encoder, num_classes=2, dropout=0.1, pooling="mean"):
     """Fine-tuning: a dense layer on the encoder's mean over real tokens ("mean") or pooled [CLS] ("cls") (notebook 09).
 
     Masked-LM pretraining without next-sentence prediction never trains [CLS] or the pooler, so "mean"
-    (every token's vector, averaged) is the default. Returns logits (batch, num_classes).
+    (every token's vector, averaged) is the default; it leaves the pooler unused, so the pooler is frozen.
+    Returns logits (batch, num_classes).
     """
     if pooling not in ("mean", "cls"):
         raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
+    encoder.get_layer("pooler").trainable = pooling == "cls"
     token_ids = keras.Input((None,), dtype="int32", name="token_ids")
     segment_ids = keras.Input((None,), dtype="int32", name="segment_ids")
     out = encoder({"token_ids": token_ids, "segment_ids": segment_ids})
@@ -318,12 +321,17 @@ def heldout_report(model, heldout, vocab_size, unigram_id):
 
 
 def _git_commit():
+    """HEAD's commit, marked when the working tree's nnutils/ differs from it (the code that ran is then not HEAD's)."""
     import subprocess
 
+    here = os.path.dirname(os.path.abspath(__file__))  # the repository this nnutils/ lives in, not the caller's
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                                cwd=here).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "."], capture_output=True, cwd=here).returncode
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return commit + (" with uncommitted changes to nnutils/" if dirty else "")
 
 
 def _calibrate(blocks, seed, n=30):
@@ -339,7 +347,6 @@ def _calibrate(blocks, seed, n=30):
 def main(argv=None):
     """`python -m nnutils.bert pretrain --minutes 120 --checkpoints 10,30,60,120 --out data/bert` (notebook 09)."""
     import argparse
-    import os
     import shlex
     import sys
 

@@ -114,6 +114,9 @@ CHECKPOINTS = {
     "bert-mlm-030min": ("bert/bert_mlm_030min.npz", "f3324a5c60b255b123368fb25b363830856cbb0b1677d99d9a0c1830bd1d121e"),
     "bert-mlm-060min": ("bert/bert_mlm_060min.npz", "b3e52664db04d9c4ae2ebdfb4f9f2febf17584d5d10f764891d8f8c0bff02642"),
     "bert-mlm-120min": ("bert/bert_mlm_120min.npz", "e26da16e5c17913b1b1ad551213cda7d8301edd9cf957c4f425dc00d3e294f67"),
+    # tools/bert_recipe.py's measurement of the recipe's choices (a JSON record, not weights)
+    "bert-recipe-ablation": ("bert/recipe_ablation.json",
+                             "c3a41e2663412343178c748475995f7d76fb3d66e89ad5cee5885f3f03085425"),
 }
 CHECKPOINT_ORIGIN = "https://raw.githubusercontent.com/dl-course/keras-dl-course/v0.1.0/data/"
 

@@ -92,3 +92,27 @@ def test_resnet_header_states_the_committed_run():
     assert int(per_epoch.group(1).replace(",", "")) == round(training["seconds"] / training["epochs"])
     assert results["notebook_seconds"]["value"] < 4500, "the whole notebook must run in under 75 minutes"
     assert f"{training['epochs']:.0f} epochs" in header
+
+
+def test_bert_gpt_header_states_the_committed_run():
+    """09's header quotes its results: each number must be the one in results/full/09_bert_gpt.json (and 06's)."""
+    header = source(cells(ROOT / "notebooks" / "09_bert_gpt.ipynb")[0])
+    results = json.loads((ROOT / "results" / "full" / "09_bert_gpt.json").read_text())
+    bilstm = json.loads((ROOT / "results" / "full" / "06_birnn.json").read_text())["bilstm_test_accuracy"]["value"]
+    gpt, mlm = results["gpt_val_loss"], results["bert_heldout_mlm_accuracy"]
+    expected = [f"**{gpt['nanogpt_lr_val_loss']:.3f} with nanoGPT's own recipe**",
+                f"**{gpt['value']:.3f} with twice its learning rate**",
+                f"reaches {results['gpt_long_val_loss']['value']:.3f}",
+                f"**{100 * mlm['value']:.1f} %** accuracy",
+                f"{100 * mlm['unigram_baseline']:.1f} % for always",
+                f"{100 * mlm['notebook_run']['mlm_accuracy']:.1f} % after",
+                f"**{100 * results['bert_pretrained_test_accuracy']['value']:.1f} % test accuracy**",
+                f"**{100 * results['bert_scratch_test_accuracy']['value']:.1f} %** for the same model from scratch",
+                f"gain of {100 * results['bert_pretraining_gain']['value']:.1f} points",
+                f"BiLSTM ({100 * bilstm:.1f} %)",
+                f"{results['notebook_seconds']['value']:,.0f} s in this run",
+                f"({results['notebook_seconds']['date']},"]
+    missing = [text for text in expected if text not in header]
+    assert not missing, f"09's header does not state the committed run's {missing}"
+    assert len(results["bert_pretrained_test_accuracy"]["seeds"]) >= 3
+    assert results["notebook_seconds"]["value"] < 3600, "the whole notebook must run in under an hour"
