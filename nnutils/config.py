@@ -1,5 +1,6 @@
 """Run profiles and seeding (introduced in notebook 01, used by every notebook)."""
 
+import importlib
 import os
 import platform
 import random
@@ -56,6 +57,11 @@ def machine():
         gpus = [d for d in jax.devices() if d.platform == "gpu"]
         if gpus:
             text += f", {len(gpus)}x {gpus[0].device_kind}"
+    elif keras.backend.backend() == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            text += f", {torch.cuda.device_count()}x {torch.cuda.get_device_name(0)}"
     return text
 
 
@@ -65,10 +71,9 @@ def versions():
 
     found = {"python": platform.python_version(), "numpy": np.__version__,
              "keras": keras.__version__, "backend": keras.backend.backend()}
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        found["tensorflow"] = tf.__version__
+    backend = keras.backend.backend()
+    if backend in ("tensorflow", "jax", "torch"):  # the library that runs the computation, by its import name
+        found[backend] = importlib.import_module(backend).__version__
     return found
 
 

@@ -61,6 +61,13 @@ class CorruptedDatasetError(ValueError):
     """A cached data set file does not have the sha256 it should have."""
 
 
+def check_sha256(path, sha256, fix):
+    """Raise CorruptedDatasetError naming path, both hashes and how to fix it, unless path has this sha256 (notebook 01)."""
+    actual = sha256_of(path)
+    if actual != sha256:
+        raise CorruptedDatasetError(f"{path} is corrupted: its sha256 is {actual}, expected {sha256}. {fix}")
+
+
 def cache_dir():
     """The Keras cache folder that get_file uses: $KERAS_HOME, else ~/.keras (/tmp/.keras if not writable)."""
     base = Path(os.path.expanduser(os.environ.get("KERAS_HOME", os.path.join("~", ".keras"))))
@@ -88,12 +95,8 @@ def fetch(name):
     folder = cache_dir() / subdir
     path = folder / fname
     if path.exists():
-        actual = sha256_of(path)
-        if actual != sha256:
-            raise CorruptedDatasetError(
-                f"{path} is corrupted: its sha256 is {actual}, expected {sha256}. "
-                f"Delete it and run again while online (it will be downloaded from {origin + fname}), "
-                "or copy a good file there (`make data` on a machine with a network).")
+        check_sha256(path, sha256, f"Delete it and run again while online (it will be downloaded from {origin + fname}), "
+                     "or copy a good file there (`make data` on a machine with a network).")
         return str(path)
     import keras
 
@@ -129,11 +132,7 @@ def fetch_checkpoint(name):
     candidates = [Path(__file__).resolve().parent.parent / "data" / relative, cache_dir() / "nnutils" / relative]
     for path in candidates:
         if path.exists():
-            actual = sha256_of(path)
-            if actual != sha256:
-                raise CorruptedDatasetError(
-                    f"{path} is corrupted: its sha256 is {actual}, expected {sha256}. Restore it with "
-                    f"`git checkout -- data/{relative}`, or delete it and run again online.")
+            check_sha256(path, sha256, f"Restore it with `git checkout -- data/{relative}`, or delete it and run again online.")
             return str(path)
     import keras
 
@@ -274,11 +273,8 @@ def spa_eng_path():
     folder = cache_dir() / "datasets"
     text_path = folder / "spa-eng" / "spa.txt"
     if text_path.exists():
-        actual = sha256_of(text_path)
-        if actual != SPA_TXT_SHA256:
-            raise CorruptedDatasetError(
-                f"{text_path} is corrupted: its sha256 is {actual}, expected {SPA_TXT_SHA256}. Delete it (and "
-                f"{folder / 'spa-eng.zip'}) and run again while online, or copy a good file there.")
+        check_sha256(text_path, SPA_TXT_SHA256, f"Delete it (and {folder / 'spa-eng.zip'}) and run again while online, "
+                     "or copy a good file there.")
         return str(text_path)
     zip_path, downloaded = folder / "spa-eng.zip", False
     if not zip_path.exists():

@@ -252,6 +252,29 @@ class EncoderBlock(_Block):
         return config
 
 
+def encoder_block_weights(block):
+    """A built EncoderBlock's weights by name, as NumPy arrays, to re-implement its forward pass (notebook 08).
+
+    The names follow the forward pass: ``query_kernel`` (d_model, heads, key_dim) and ``query_bias``
+    (heads, key_dim), the same for ``key`` and ``value``, ``output_kernel`` (heads, key_dim, d_model) and
+    ``output_bias`` (d_model,), ``attention_norm_gamma`` and ``_beta`` (d_model,), ``ffn_hidden_kernel``
+    (d_model, d_ff) and ``_bias`` (d_ff,), ``ffn_output_kernel`` (d_ff, d_model) and ``_bias``, ``ffn_norm_gamma``
+    and ``_beta``. Both LayerNorms use epsilon 1e-5.
+    """
+    if not isinstance(block, EncoderBlock):
+        raise TypeError(f"block must be a transformer.EncoderBlock, got {type(block).__name__}")
+    if not block.built:
+        raise ValueError("block must be built: call it once on inputs of shape (batch, positions, d_model)")
+    attention = block.self_attention
+    named = [(f"{part}_{kind}", getattr(attention, f"{part}_{kind}"))
+             for part in ("query", "key", "value", "output") for kind in ("kernel", "bias")]
+    named += [("attention_norm_gamma", block.attention_norm.gamma), ("attention_norm_beta", block.attention_norm.beta),
+              ("ffn_hidden_kernel", block.ffn_hidden.kernel), ("ffn_hidden_bias", block.ffn_hidden.bias),
+              ("ffn_output_kernel", block.ffn_output.kernel), ("ffn_output_bias", block.ffn_output.bias),
+              ("ffn_norm_gamma", block.ffn_norm.gamma), ("ffn_norm_beta", block.ffn_norm.beta)]
+    return {name: np.array(ops.convert_to_numpy(value)) for name, value in named}
+
+
 @keras.saving.register_keras_serializable(package="nnutils")
 class DecoderBlock(_Block):
     """Causal self-attention, cross-attention to the encoder, feed-forward; residual + LayerNorm each (notebook 08).

@@ -3,10 +3,8 @@ embedding, the classifier, pretraining (loss, checkpoints, exact resumption), he
 and fetching. The text helpers (masking, packing, batches, WordPiece) are tested in test_bert_text.py."""
 
 import hashlib
-import http.server
 import json
 import math
-import threading
 from pathlib import Path
 
 import keras
@@ -451,18 +449,6 @@ def places(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "__file__", str(checkout / "nnutils" / "data.py"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     return checkout / "data", tmp_path / "keras" / "nnutils"
-
-
-@pytest.fixture
-def server(tmp_path):
-    """A local HTTP server (loopback only) that serves files from a folder."""
-    root = tmp_path / "served"
-    root.mkdir()
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **k)  # noqa: E731
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
 
 
 def _files(folder):

@@ -201,13 +201,33 @@ scores = np.array([[1.0, 0.0], [0.0, 1.0]]) @ q1  # forgot to divide by sqrt(d)
 ex1_weights = np.exp(scores) / np.exp(scores).sum()
 ex1_output = float(ex1_weights @ np.array([2.0, 6.0]))
 """,
-        "ex2_parameters": """def encoder_block_parameters(d_model, num_heads, d_ff):
-    attention = 4 * d_model * d_model  # forgot the biases
-    feedforward = d_model * d_ff + d_ff + d_ff * d_model + d_model
-    return attention + feedforward + 2 * 2 * d_model
+        "ex2_parameters": """def encoder_block_formula(ffn_ratio):
+    a = 4 + 2 * ffn_ratio
+    b = 2 * 2  # the LayerNorms only: the biases of the six dense projections forgotten
+    return a, b
 """,
         "ex3_causal": """def offset_causal_mask(n_queries, n_keys):
     return np.tril(np.ones((n_queries, n_keys), dtype=bool))  # no offset: right only when n_queries == n_keys
+""",
+        "ex4_encoder_block": """def encoder_block_forward(x, padding_mask, w):
+    ops = keras.ops
+    w = {name: ops.convert_to_tensor(value) for name, value in w.items()}
+
+    def layer_norm(z, prefix):
+        mean = ops.mean(z, axis=-1, keepdims=True)
+        variance = ops.var(z, axis=-1, keepdims=True)
+        return w[f"{prefix}_gamma"] * (z - mean) / ops.sqrt(variance + 1e-5) + w[f"{prefix}_beta"]
+
+    def project(z, part):
+        return ops.einsum("btd,dhk->bhtk", z, w[f"{part}_kernel"]) + w[f"{part}_bias"][None, :, None, :]
+
+    q, k, v = project(x, "query"), project(x, "key"), project(x, "value")
+    scores = ops.matmul(q, ops.swapaxes(k, -1, -2)) / float(np.sqrt(q.shape[-1]))  # the padding mask forgotten
+    context = ops.matmul(ops.softmax(scores, axis=-1), v)
+    attended = ops.einsum("bhtk,hkd->btd", context, w["output_kernel"]) + w["output_bias"]
+    a = layer_norm(x + attended, "attention_norm")
+    hidden = ops.relu(ops.matmul(a, w["ffn_hidden_kernel"]) + w["ffn_hidden_bias"])
+    return layer_norm(a + ops.matmul(hidden, w["ffn_output_kernel"]) + w["ffn_output_bias"], "ffn_norm")
 """,
     },
     "09_bert_gpt": {

@@ -1,3 +1,4 @@
+import importlib
 import random
 
 import numpy as np
@@ -54,4 +55,7 @@ def test_describe_names_profile_backend_and_cores(monkeypatch):
     line = config.describe()
     assert line.startswith("profile=smoke")
     assert "keras 3." in line and "CPU" in line
-    assert config.versions()["backend"] in ("tensorflow", "jax", "torch")
+    found = config.versions()
+    assert found["backend"] in ("tensorflow", "jax", "torch")
+    assert found[found["backend"]] == importlib.import_module(found["backend"]).__version__  # the library behind Keras
+    assert f"{found['backend']} {found[found['backend']]}" in line

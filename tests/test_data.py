@@ -1,8 +1,6 @@
 import gzip
 import hashlib
-import http.server
 import shutil
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -73,18 +71,6 @@ def empty_cache(tmp_path, monkeypatch):
     home = tmp_path / "keras"
     monkeypatch.setenv("KERAS_HOME", str(home))
     return home
-
-
-@pytest.fixture
-def server(tmp_path):
-    """A local HTTP server (loopback only) that serves files from a folder."""
-    root = tmp_path / "served"
-    root.mkdir()
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **k)  # noqa: E731
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
 
 
 def test_offline_without_cache_explains_both_fixes(empty_cache, monkeypatch):

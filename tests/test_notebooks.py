@@ -116,3 +116,11 @@ def test_bert_gpt_header_states_the_committed_run():
     assert not missing, f"09's header does not state the committed run's {missing}"
     assert len(results["bert_pretrained_test_accuracy"]["seeds"]) >= 3
     assert results["notebook_seconds"]["value"] < 3600, "the whole notebook must run in under an hour"
+
+
+def test_transformer_header_states_the_committed_run():
+    """08's header quotes its whole run's seconds and date: they must be those of results/full/08_transformer.json."""
+    header = source(cells(ROOT / "notebooks" / "08_transformer.ipynb")[0])
+    whole = json.loads((ROOT / "results" / "full" / "08_transformer.json").read_text())["notebook_seconds"]
+    assert f"{whole['value']:,.0f} s in the stored run of\n{whole['date']}" in header.replace(" \n", "\n")
+    assert whole["value"] < 2400, "the whole notebook must run in under 40 minutes"

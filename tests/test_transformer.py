@@ -345,6 +345,53 @@ def test_encoder_block_norm_first_must_be_a_bool(value):
     with pytest.raises(TypeError, match="norm_first"):
         transformer.EncoderBlock(8, 2, 16, norm_first=value)
 
+def _encoder_forward(x, real, w):
+    """One post-LN encoder block in NumPy from encoder_block_weights (notebook 08's exercise 4)."""
+    def norm(z, prefix):
+        mean, var = z.mean(-1, keepdims=True), z.var(-1, keepdims=True)
+        return w[f"{prefix}_gamma"] * (z - mean) / np.sqrt(var + 1e-5) + w[f"{prefix}_beta"]
+
+    q, k, v = (np.einsum("btd,dhk->bhtk", x, w[f"{n}_kernel"]) + w[f"{n}_bias"][None, :, None, :]
+               for n in ("query", "key", "value"))
+    scores = np.where(real[:, None, None, :], q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1]), -1e9)
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    h = norm(x + np.einsum("bhtk,hkd->btd", weights @ v, w["output_kernel"]) + w["output_bias"], "attention_norm")
+    hidden = np.maximum(h @ w["ffn_hidden_kernel"] + w["ffn_hidden_bias"], 0.0)
+    return norm(h + hidden @ w["ffn_output_kernel"] + w["ffn_output_bias"], "ffn_norm")
+
+
+def test_encoder_block_weights_names_shapes_and_a_forward_pass_from_them():
+    block = transformer.EncoderBlock(12, 3, 20, dropout=0.1)
+    x = _normal(2, 5, 12, seed=38)
+    block(x)
+    block.set_weights([0.3 * _normal(*w.shape, seed=40 + i) for i, w in enumerate(block.get_weights())])
+    w = transformer.encoder_block_weights(block)
+    assert list(w) == ["query_kernel", "query_bias", "key_kernel", "key_bias", "value_kernel", "value_bias",
+                       "output_kernel", "output_bias", "attention_norm_gamma", "attention_norm_beta",
+                       "ffn_hidden_kernel", "ffn_hidden_bias", "ffn_output_kernel", "ffn_output_bias",
+                       "ffn_norm_gamma", "ffn_norm_beta"]
+    assert w["query_kernel"].shape == (12, 3, 4) and w["output_kernel"].shape == (3, 4, 12)
+    assert w["ffn_hidden_kernel"].shape == (12, 20) and w["ffn_norm_beta"].shape == (12,)
+    assert sum(v.size for v in w.values()) == block.count_params()
+    np.testing.assert_array_equal(w["ffn_norm_gamma"], _np(block.ffn_norm.gamma))
+    real = np.array([[True] * 5, [True, True, False, False, False]])
+    np.testing.assert_allclose(_encoder_forward(x, real, w), _np(block(x, padding_mask=real, training=False)),
+                               rtol=1e-4, atol=1e-4)
+    w["ffn_norm_beta"][:] = 99.0  # a copy: changing it leaves the block as it was
+    assert not np.any(_np(block.ffn_norm.beta) == 99.0)
+
+
+def test_encoder_block_weights_bad_inputs():
+    with pytest.raises(ValueError, match="built"):
+        transformer.encoder_block_weights(transformer.EncoderBlock(8, 2, 16))
+    decoder = transformer.DecoderBlock(8, 2, 16)
+    decoder(_normal(1, 3, 8), _normal(1, 4, 8))
+    for wrong in (decoder, keras.layers.Dense(4), None):
+        with pytest.raises(TypeError, match="block must be a transformer.EncoderBlock"):
+            transformer.encoder_block_weights(wrong)
+
+
 # ---------------------------------------------------------------- the translation model
 def _model(**kwargs):
     keras.utils.set_random_seed(0)
