@@ -104,7 +104,7 @@ class MaskedLM(keras.Model):
             shape=(vocab_size, d_model), initializer=keras.initializers.TruncatedNormal(stddev=0.02), name="mlm_output")
 
     def call(self, inputs, training=None):
-        token_ids = inputs["token_ids"]
+        token_ids = ops.convert_to_tensor(inputs["token_ids"])  # NumPy or tensor: one kind inside the encoder's inputs
         sequence = self.encoder({"token_ids": token_ids, "segment_ids": ops.zeros_like(token_ids)},
                                 training=training)["sequence"]
         h = ops.take_along_axis(sequence, ops.expand_dims(inputs["mask_positions"], -1), axis=1)

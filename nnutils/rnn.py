@@ -238,7 +238,7 @@ class LSTMCell(keras.layers.Layer):
         """One time step: (h_t, c_t, gates) with gates a dict of the gate activations (notebook 05)."""
         z = ops.matmul(inputs, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel) + self.bias
         parts = dict(zip(self.gate_names, ops.split(z, len(self.gate_names), axis=-1)))
-        p = ops.unstack(self.peephole_kernel, axis=0) if self.peephole else None
+        p = ops.convert_to_tensor(self.peephole_kernel) if self.peephole else None  # rows: p[0], p[-2], p[-1]
         f_in = parts["forget"] + (p[-2] * c_prev if self.peephole else 0.0)
         f = ops.sigmoid(f_in)
         if self.coupled:
