@@ -12,6 +12,10 @@ def _as_array(argument, value):
         raise AssertionError(f"{argument}: received None; did you fill in the exercise cell?")
     try:
         return np.asarray(value, dtype=np.float64)
+    except RuntimeError:  # a PyTorch tensor that tracks gradients refuses np.asarray; Keras converts any backend's
+        import keras
+
+        return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"{argument} must be array-like numbers, got {type(value).__name__}") from None
 

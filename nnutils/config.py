@@ -9,6 +9,7 @@ import numpy as np
 
 PROFILES = ("full", "smoke")
 PROFILE_VARIABLE = "NNUTILS_PROFILE"
+BACKENDS = ("tensorflow", "jax", "torch")  # the Keras 3 backends the course runs on
 
 
 def profile():
@@ -72,9 +73,27 @@ def versions():
     found = {"python": platform.python_version(), "numpy": np.__version__,
              "keras": keras.__version__, "backend": keras.backend.backend()}
     backend = keras.backend.backend()
-    if backend in ("tensorflow", "jax", "torch"):  # the library that runs the computation, by its import name
+    if backend in BACKENDS:  # the library that runs the computation, by its import name
         found[backend] = importlib.import_module(backend).__version__
     return found
+
+
+def requires(backend):
+    """True when Keras runs on `backend`; otherwise prints why the cell is skipped and returns False (notebook 01).
+
+    For the few cells whose lesson is a tool of one library (TensorFlow's `tf.data`, say):
+    ``if config.requires("tensorflow"): ...``.
+    """
+    import keras
+
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    current = keras.backend.backend()
+    if current == backend:
+        return True
+    print(f"Skipped: this cell shows a tool of {backend}, and Keras runs on {current} here "
+          f"(set KERAS_BACKEND={backend} before starting Python to run it).")
+    return False
 
 
 def describe():

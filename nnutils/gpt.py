@@ -248,13 +248,15 @@ def train_gpt(train_ids, val_ids, vocab_size, iterations=2000, batch_size=12, co
     Returns (model, log): log holds ``val_loss`` (``validation_loss`` on the whole of val_ids), ``seconds``
     (training wall time, compilation included, evaluations excluded), ``tokens`` (iterations * batch_size *
     context), ``parameters``, and ``curve``: (iteration, mean train loss since the last entry, validation
-    loss, training seconds so far) every ``eval_every`` iterations.
+    loss, training seconds so far) every ``eval_every`` iterations. On PyTorch, steps_per_execution is 1.
     """
     train_ids = _ids("train_ids", train_ids, positive_int("vocab_size", vocab_size))
     val_ids = _ids("val_ids", val_ids, vocab_size)
     iterations, batch_size = positive_int("iterations", iterations), positive_int("batch_size", batch_size)
     eval_every = iterations if eval_every is None else positive_int("eval_every", eval_every)
     steps_per_execution = positive_int("steps_per_execution", steps_per_execution)
+    if keras.backend.backend() == "torch":
+        steps_per_execution = 1  # Keras on PyTorch runs one step per execution and refuses more
     keras.utils.set_random_seed(seed)
     model = GPT(vocab_size, context, d_model, num_layers, num_heads, dropout, tie_weights, fused=fused)
     model.compile(optimizer=make_optimizer(iterations, peak_lr, min_lr, warmup, weight_decay, beta_2),

@@ -13,6 +13,8 @@ from nnutils import config
 
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
+SPEED_START, SPEED_END = "<!-- backend-speed:start -->", "<!-- backend-speed:end -->"
+SPEED_FILE = "backend_speed.json"  # written by tools/backend_speed.py
 
 
 def project_root():
@@ -77,15 +79,38 @@ def results_table(profile="full"):
     return "\n".join(rows)
 
 
+def backend_speed_table(path=None):
+    """A Markdown table of results/backend_speed.json: ms per GPT iteration and per Transformer step (README)."""
+    record = json.loads(Path(path or project_root() / "results" / SPEED_FILE).read_text())
+    half = record["gpt_iterations"] // 2
+    rows = ["| backend | version | 09 GPT: ms per iteration | 09 GPT: first " + f"{half} iterations, s | "
+            "08 Transformer: ms per step | 08 Transformer: first 3 steps, s |", "|---|---|---:|---:|---:|---:|"]
+    for backend, gpt in record["gpt"].items():
+        step = record["transformer"][backend]
+        rows.append(f"| {backend} | {gpt['versions'].get(backend, '')} | {gpt['ms_per_iteration']:.1f} | "
+                    f"{gpt['first_half_seconds']:.1f} | {step['ms_per_step']:.1f} | {step['warmup_seconds']:.1f} |")
+    rows.append(f"\nMeasured {record['date']} on an {record['machine']} in one run of `tools/backend_speed.py`: "
+                f"{record['rounds']} rounds, the backends in turns, medians shown. The first iterations include "
+                "compiling the training step: the GPT with `jit_compile=True` (XLA on TensorFlow and JAX, "
+                "`torch.compile` on PyTorch), the Transformer with Keras's default, `\"auto\"` (XLA on TensorFlow "
+                "and JAX, none on PyTorch).")
+    return "\n".join(rows)
+
+
+def _replace_between(text, start, end, table, readme):
+    if start not in text or end not in text:
+        raise ValueError(f"readme {readme} has no {start} ... {end} markers")
+    before, rest = text.split(start, 1)
+    return f"{before}{start}\n{table}\n{end}{rest.split(end, 1)[1]}"
+
+
 def update_readme(readme=None, profile="full"):
-    """Rewrite the results table between the README's results markers (`make results`)."""
+    """Rewrite the results table (and the backend speed table) between the README's markers (`make results`)."""
     readme = Path(readme) if readme else project_root() / "README.md"
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"readme {readme} has no {README_START} ... {README_END} markers")
-    before, rest = text.split(README_START, 1)
-    after = rest.split(README_END, 1)[1]
-    readme.write_text(f"{before}{README_START}\n{results_table(profile)}\n{README_END}{after}")
+    text = _replace_between(readme.read_text(), README_START, README_END, results_table(profile), readme)
+    if (project_root() / "results" / SPEED_FILE).exists() and SPEED_START in text:
+        text = _replace_between(text, SPEED_START, SPEED_END, backend_speed_table(), readme)
+    readme.write_text(text)
 
 
 def _check_name(argument, value):

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from nnutils import autodiff
 from nnutils._args import positive_int
 
 # Batch-norm running statistics follow each batch with weight 0.1 (PyTorch's default and the usual CIFAR
@@ -250,8 +251,8 @@ def gradient_norms(model, x, y):
     """L2 norm of the loss gradient for each 3x3 conv kernel, input side first, on one batch (notebook 03).
 
     The loss is the mean sparse categorical cross-entropy of ``model(x, training=True)`` against the
-    integer labels ``y``. Returns (names, norms) with norms a NumPy array. Works on the TensorFlow and
-    JAX backends.
+    integer labels ``y``. Returns (names, norms) with norms a NumPy array. Works on every backend
+    (through `autodiff.model_value_and_grad`).
     """
     kernels = conv_kernels(model)
     x = np.asarray(x, dtype="float32")
@@ -261,29 +262,8 @@ def gradient_norms(model, x, y):
         raise ValueError(f"x must have shape (batch,) + {expected}, got {x.shape}")
     if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"y must be {len(x)} integer labels, got shape {y.shape} and dtype {y.dtype}")
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            value = loss_fn(y, model(x, training=True))
-        grads = tape.gradient(value, [v for _, v in kernels])
-        grads = [g.numpy() for g in grads]
-    elif backend == "jax":
-        import jax
-
-        trainable = [v.value for v in model.trainable_variables]
-        frozen = [v.value for v in model.non_trainable_variables]
-
-        def compute(trainable_values):
-            probs, _ = model.stateless_call(trainable_values, frozen, x, training=True)
-            return loss_fn(y, probs)
-
-        all_grads = jax.grad(compute)(trainable)
-        index = {id(v): i for i, v in enumerate(model.trainable_variables)}
-        grads = [np.asarray(all_grads[index[id(v)]]) for _, v in kernels]
-    else:
-        raise NotImplementedError(f"gradient_norms supports the tensorflow and jax backends, not {backend!r}")
+    _, grads = autodiff.model_value_and_grad(model, keras.losses.SparseCategoricalCrossentropy(), x, y)
+    index = {id(v): i for i, v in enumerate(model.trainable_variables)}
+    grads = [grads[index[id(v)]] for _, v in kernels]
     names = [name for name, _ in kernels]
     return names, np.array([float(np.linalg.norm(g)) for g in grads])

@@ -236,6 +236,7 @@ class LSTMCell(keras.layers.Layer):
 
     def step(self, inputs, h_prev, c_prev):
         """One time step: (h_t, c_t, gates) with gates a dict of the gate activations (notebook 05)."""
+        inputs, h_prev, c_prev = (ops.convert_to_tensor(v, self.compute_dtype) for v in (inputs, h_prev, c_prev))
         z = ops.matmul(inputs, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel) + self.bias
         parts = dict(zip(self.gate_names, ops.split(z, len(self.gate_names), axis=-1)))
         p = ops.convert_to_tensor(self.peephole_kernel) if self.peephole else None  # rows: p[0], p[-2], p[-1]
@@ -289,6 +290,7 @@ class GRUCell(keras.layers.Layer):
 
     def step(self, inputs, h_prev):
         """One time step: (h_t, gates) with gates a dict of the gate activations (notebook 05)."""
+        inputs, h_prev = (ops.convert_to_tensor(v, self.compute_dtype) for v in (inputs, h_prev))
         x_z, x_r, x_h = ops.split(ops.matmul(inputs, self.kernel) + self.bias[0], 3, axis=-1)
         r_z, r_r, r_h = ops.split(ops.matmul(h_prev, self.recurrent_kernel) + self.bias[1], 3, axis=-1)
         z = ops.sigmoid(x_z + r_z)  # update gate: how much of the old state to keep

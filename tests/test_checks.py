@@ -43,3 +43,13 @@ def test_check_at_least():
     checks.check_at_least("accuracy", 0.95, 0.9)
     with pytest.raises(AssertionError, match="expected at least 0.9, received 0.8000"):
         checks.check_at_least("accuracy", 0.8, 0.9)
+
+
+def test_checks_accept_a_layer_output_of_any_backend():
+    """A learner may pass a Keras output straight in: on PyTorch it is a tensor that tracks gradients."""
+    import keras
+
+    out = keras.layers.Dense(2, kernel_initializer="ones")(np.ones((1, 3), "float32"))
+    checks.check_close("layer output", out, [[3.0, 3.0]])
+    with pytest.raises(AssertionError, match="layer output"):
+        checks.check_close("layer output", out, [[3.0, 4.0]])

@@ -59,3 +59,20 @@ def test_describe_names_profile_backend_and_cores(monkeypatch):
     assert found["backend"] in ("tensorflow", "jax", "torch")
     assert found[found["backend"]] == importlib.import_module(found["backend"]).__version__  # the library behind Keras
     assert f"{found['backend']} {found[found['backend']]}" in line
+
+
+def test_requires_is_true_on_the_running_backend_and_explains_a_skip_elsewhere(capsys):
+    import keras
+
+    current = keras.backend.backend()
+    assert config.requires(current) is True
+    assert capsys.readouterr().out == ""
+    other = next(b for b in config.BACKENDS if b != current)
+    assert config.requires(other) is False
+    printed = capsys.readouterr().out
+    assert printed.startswith("Skipped") and other in printed and current in printed and f"KERAS_BACKEND={other}" in printed
+
+
+def test_requires_rejects_an_unknown_backend():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        config.requires("tensorflw")

@@ -8,6 +8,8 @@ import pytest
 
 from nnutils import data
 
+pytestmark = pytest.mark.backend_independent  # no Keras computation here: one backend (TensorFlow in CI) is enough
+
 
 def test_mnist_is_the_original_lecun_data():
     (x_train, y_train), (x_test, y_test) = data.load_mnist()

@@ -3,6 +3,8 @@ import pytest
 
 from nnutils import data
 
+pytestmark = pytest.mark.backend_independent  # no Keras computation here: one backend (TensorFlow in CI) is enough
+
 
 def test_vocab_reserved_tokens_and_order():
     vocab = data.Vocab("abracadabra")

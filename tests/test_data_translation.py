@@ -9,6 +9,8 @@ import pytest
 
 from nnutils import data
 
+pytestmark = pytest.mark.backend_independent  # no Keras computation here: one backend (TensorFlow in CI) is enough
+
 SHARED_ZIP = Path(data.cache_dir()) / "datasets" / "spa-eng.zip"
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.backend_independent  # no Keras computation here: one backend (TensorFlow in CI) is enough
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -46,3 +48,24 @@ def test_make_lab_as_a_user_does_not_pass_allow_root(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "fake jupyter: lab notebooks/" in result.stdout
     assert "running as root" not in result.stdout and "serves notebooks/" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_make_test_on_another_backend_installs_it_and_sets_keras_backend(tmp_path, backend):
+    venv = _fake_venv(tmp_path)
+    result = subprocess.run(["make", "--no-print-directory", "-n", "test", f"BACKEND={backend}", f"VENV={venv}"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "pip install --quiet -r requirements-backends.txt" in result.stdout
+    assert f"KERAS_BACKEND={backend} NNUTILS_PROFILE=smoke" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_test_stays_on_tensorflow_without_installing_the_other_backends(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    result = subprocess.run(["make", "--no-print-directory", "-n", "test", f"VENV={_fake_venv(tmp_path)}"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "requirements-backends.txt" not in result.stdout
+    assert "KERAS_BACKEND=tensorflow NNUTILS_PROFILE=smoke" in result.stdout

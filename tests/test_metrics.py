@@ -5,6 +5,8 @@ import sacrebleu
 
 from nnutils import data, metrics
 
+pytestmark = pytest.mark.backend_independent  # no Keras computation here: one backend (TensorFlow in CI) is enough
+
 
 def test_bleu_is_sacrebleu_corpus_bleu_on_lower_cased_text():
     hyps = ["The cat sat on the mat .", "he is here", "I like green apples very much"]

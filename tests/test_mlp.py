@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
-import tensorflow as tf
+import keras
 
-from nnutils import mlp
+from nnutils import autodiff, mlp
 
 
 def _batch(seed=0, n=16, sizes=(12, 9, 7, 5)):
@@ -20,42 +20,72 @@ def test_init_shapes_and_he_scale():
     assert all(W.dtype == np.float64 for W, _ in params)
 
 
-def test_softmax_and_cross_entropy_match_keras():
-    import keras
-
+def _check_softmax(dtype, atol):
     rng = np.random.default_rng(3)
-    logits, labels = rng.normal(size=(6, 4)) * 30, rng.integers(0, 4, 6)
-    np.testing.assert_allclose(mlp.softmax(logits), keras.ops.convert_to_numpy(keras.ops.softmax(logits)), atol=1e-12)
+    logits, labels = (rng.normal(size=(6, 4)) * 30).astype(dtype), rng.integers(0, 4, 6)
+    np.testing.assert_allclose(mlp.softmax(logits), keras.ops.convert_to_numpy(keras.ops.softmax(logits)), atol=atol)
     keras_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits)
     assert mlp.cross_entropy(logits, labels) == pytest.approx(float(keras_loss), rel=1e-6)
 
 
-def test_forward_matches_keras_dense_layers():
-    import keras
+def test_softmax_and_cross_entropy_match_keras():
+    _check_softmax("float32", atol=1e-6)
 
+
+@pytest.mark.float64
+def test_softmax_and_cross_entropy_match_keras_in_float64():
+    _check_softmax("float64", atol=1e-12)
+
+
+def _check_forward(dtype, atol):
     params, x, _ = _batch()
-    model = keras.Sequential([keras.Input((12,), dtype="float64"), keras.layers.Dense(9, "relu", dtype="float64"),
-                              keras.layers.Dense(7, "relu", dtype="float64"), keras.layers.Dense(5, dtype="float64")])
+    model = keras.Sequential([keras.Input((12,), dtype=dtype), keras.layers.Dense(9, "relu", dtype=dtype),
+                              keras.layers.Dense(7, "relu", dtype=dtype), keras.layers.Dense(5, dtype=dtype)])
     model.set_weights([w for pair in params for w in pair])
-    np.testing.assert_allclose(mlp.mlp_forward(params, x)[0], keras.ops.convert_to_numpy(model(x)), atol=1e-12)
+    np.testing.assert_allclose(mlp.mlp_forward(params, x)[0], keras.ops.convert_to_numpy(model(x.astype(dtype))),
+                               atol=atol)
 
 
-def test_gradients_match_gradient_tape_to_1e6():
+def test_forward_matches_keras_dense_layers():
+    _check_forward("float32", atol=1e-5)
+
+
+@pytest.mark.float64
+def test_forward_matches_keras_dense_layers_in_float64():
+    _check_forward("float64", atol=1e-12)
+
+
+def _autodiff_loss_and_grads(params, x, labels, dtype):
+    """The same MLP written with keras.ops and differentiated by the backend's autodiff."""
+    ops = keras.ops
+
+    def loss_of(flat):
+        h = ops.convert_to_tensor(x.astype(dtype))
+        for i in range(0, len(flat), 2):
+            h = ops.add(ops.matmul(h, flat[i]), flat[i + 1])
+            if i < len(flat) - 2:
+                h = ops.relu(h)
+        return ops.mean(keras.losses.sparse_categorical_crossentropy(labels, h, from_logits=True))
+
+    return autodiff.value_and_grad(loss_of, [w.astype(dtype) for pair in params for w in pair])
+
+
+def _check_gradients(dtype, loss_tol, atol, rtol):
     params, x, labels = _batch()
     loss, grads = mlp.loss_and_grads(params, x, labels)
-    variables = [tf.Variable(w) for pair in params for w in pair]
-    with tf.GradientTape() as tape:
-        h = tf.constant(x)
-        for i in range(0, len(variables), 2):
-            h = h @ variables[i] + variables[i + 1]
-            if i < len(variables) - 2:
-                h = tf.nn.relu(h)
-        tape_loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, h))
-    tape_grads = tape.gradient(tape_loss, variables)
-    assert loss == pytest.approx(float(tape_loss), abs=1e-12)
-    for ours, theirs in zip([g for pair in grads for g in pair], tape_grads):
-        np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-6)
-        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-9, atol=1e-12)  # in fact far closer
+    auto_loss, auto_grads = _autodiff_loss_and_grads(params, x, labels, dtype)
+    assert loss == pytest.approx(auto_loss, rel=loss_tol, abs=loss_tol)
+    for ours, theirs in zip([g for pair in grads for g in pair], auto_grads):
+        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol)
+
+
+def test_gradients_match_autodiff_to_1e6():
+    _check_gradients("float32", loss_tol=1e-6, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.float64
+def test_gradients_match_autodiff_in_float64():
+    _check_gradients("float64", loss_tol=1e-12, atol=1e-12, rtol=1e-9)
 
 
 def test_gradients_match_finite_differences():
@@ -98,7 +128,6 @@ def test_bad_input_names_the_argument(call, words):
 
 
 def test_adam_step_matches_keras_adam_over_several_steps():
-    import keras
     params, x, labels = _batch(seed=4, sizes=(6, 5, 3))
     variables = [keras.Variable(a.astype("float32")) for pair in params for a in pair]
     optimizer = keras.optimizers.Adam(learning_rate=0.01)
@@ -107,7 +136,7 @@ def test_adam_step_matches_keras_adam_over_several_steps():
     for _ in range(5):
         grads = [(rng.normal(size=W.shape).astype("float32"), rng.normal(size=b.shape).astype("float32"))
                  for W, b in ours]
-        optimizer.apply([g for pair in grads for g in pair], variables)
+        optimizer.apply([keras.ops.convert_to_tensor(g) for pair in grads for g in pair], variables)
         ours, state = mlp.adam_step(ours, grads, state, 0.01)
     for a, v in zip([a for pair in ours for a in pair], variables):
         np.testing.assert_allclose(a, keras.ops.convert_to_numpy(v), atol=1e-6)
@@ -115,7 +144,6 @@ def test_adam_step_matches_keras_adam_over_several_steps():
 
 
 def test_dropout_keeps_the_expectation_and_matches_keras_on_the_kept_units():
-    import keras
     h = np.random.default_rng(1).uniform(0.5, 2.0, size=(400, 50))
     out, keep = mlp.dropout(h, 0.2, np.random.default_rng(2))
     assert set(np.unique(out[~keep])) == {0.0}

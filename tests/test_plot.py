@@ -6,6 +6,8 @@ import pytest  # noqa: E402
 
 from nnutils import plot  # noqa: E402
 
+pytestmark = pytest.mark.backend_independent  # no Keras computation here: one backend (TensorFlow in CI) is enough
+
 
 def test_plot_history_draws_train_and_validation():
     fig = plot.plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8]},

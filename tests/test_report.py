@@ -5,6 +5,8 @@ import pytest
 
 from nnutils import report
 
+pytestmark = pytest.mark.backend_independent  # no Keras computation here: one backend (TensorFlow in CI) is enough
+
 
 @pytest.fixture
 def root(tmp_path, monkeypatch):
@@ -48,6 +50,25 @@ def test_update_readme_rewrites_only_the_table(root, monkeypatch):
     text = readme.read_text()
     assert "old" not in text and text.startswith("intro") and text.endswith("outro\n")
     assert "| 01_mlp | test_accuracy | 0.9850 | 60.0 |" in text
+
+
+def test_update_readme_writes_the_backend_speed_table_from_its_file(root, monkeypatch):
+    monkeypatch.setenv("NNUTILS_PROFILE", "full")
+    report.record("01_mlp", "test_accuracy", 0.985)
+    versions = {"tensorflow": {"tensorflow": "2.21.0"}, "jax": {"jax": "0.10.2"}}
+    speed = {"date": "2026-12-05", "machine": "x86_64 2-core CPU", "rounds": 3, "gpt_iterations": 400,
+             "gpt": {b: {"ms_per_iteration": ms, "first_half_seconds": 12.0, "versions": versions[b]}
+                     for b, ms in (("tensorflow", 51.27), ("jax", 38.0))},
+             "transformer": {b: {"ms_per_step": ms, "warmup_seconds": 4.04} for b, ms in (("tensorflow", 150.04), ("jax", 99.96))}}
+    (root / "results" / report.SPEED_FILE).write_text(json.dumps(speed))
+    readme = root / "README.md"
+    readme.write_text(f"{report.README_START}\n{report.README_END}\nmid\n{report.SPEED_START}\nold\n{report.SPEED_END}\n")
+    report.update_readme(readme)
+    text = readme.read_text()
+    assert "old" not in text and "\nmid\n" in text
+    assert "| tensorflow | 2.21.0 | 51.3 | 12.0 | 150.0 | 4.0 |" in text and "| jax | 0.10.2 | 38.0 | 12.0 | 100.0 | 4.0 |" in text
+    assert "first 200 iterations, s" in text
+    assert "Measured 2026-12-05 on an x86_64 2-core CPU" in text and "3 rounds" in text
 
 
 def test_update_readme_needs_markers(root):

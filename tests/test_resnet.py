@@ -6,6 +6,8 @@ import keras
 
 from nnutils import resnet
 
+_np = keras.ops.convert_to_numpy  # Keras outputs as NumPy on every backend (np.asarray fails on torch tensors that need grad)
+
 
 def _images(n=4, size=8, channels=3, seed=0):
     return np.random.default_rng(seed).normal(size=(n, size, size, channels)).astype("float32")
@@ -42,7 +44,7 @@ def test_shortcut_unknown_before_build():
 
 
 def test_output_is_nonnegative():
-    out = np.asarray(resnet.ResidualBlock(6, strides=2)(_images()))
+    out = keras.ops.convert_to_numpy(resnet.ResidualBlock(6, strides=2)(_images()))
     assert out.min() >= 0.0
 
 
@@ -86,8 +88,8 @@ def test_block_equals_functional_keras_twin(filters, strides):
         if bn is not None:
             bn.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in bn.get_weights()])
     twin = _functional_twin(block, x.shape[1:])
-    np.testing.assert_allclose(block(x, training=False), twin(x, training=False), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(block(x, training=True), twin(x, training=True), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(_np(block(x, training=False)), _np(twin(x, training=False)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_np(block(x, training=True)), _np(twin(x, training=True)), rtol=1e-4, atol=1e-4)
 
 
 # ---------------------------------------------------------------- pre-activation blocks (He et al. 2016)
@@ -101,8 +103,8 @@ def test_preactivation_block_equals_functional_keras_twin(filters, strides):
     for bn in (block.bn1, block.bn2):
         bn.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in bn.get_weights()])
     twin = _functional_twin(block, x.shape[1:])
-    np.testing.assert_allclose(block(x, training=False), twin(x, training=False), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(block(x, training=True), twin(x, training=True), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(_np(block(x, training=False)), _np(twin(x, training=False)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_np(block(x, training=True)), _np(twin(x, training=True)), rtol=1e-4, atol=1e-4)
 
 
 def test_preactivation_identity_block_is_exactly_the_identity_when_its_branch_is_zero():
@@ -110,17 +112,17 @@ def test_preactivation_identity_block_is_exactly_the_identity_when_its_branch_is
     pre = resnet.ResidualBlock(4, preactivation=True)
     pre(x)
     pre.conv2.kernel.assign(np.zeros(pre.conv2.kernel.shape, "float32"))
-    np.testing.assert_array_equal(pre(x), x)
+    np.testing.assert_array_equal(_np(pre(x)), x)
     original = resnet.ResidualBlock(4)
     original(x)
     original.bn2.gamma.assign(np.zeros(4, "float32"))  # F(x) = 0 as well, but the ReLU after the sum remains
-    np.testing.assert_allclose(original(x), np.maximum(x, 0), atol=1e-6)
-    assert not np.allclose(original(x), x)
+    np.testing.assert_allclose(_np(original(x)), np.maximum(x, 0), atol=1e-6)
+    assert not np.allclose(_np(original(x)), x)
 
 
 def test_preactivation_block_output_can_be_negative_and_plain_variant_has_no_shortcut():
     x = _images(channels=3)
-    assert np.asarray(resnet.ResidualBlock(3, preactivation=True)(x)).min() < 0
+    assert _np(resnet.ResidualBlock(3, preactivation=True)(x)).min() < 0
     plain = resnet.ResidualBlock(6, strides=2, residual=False, preactivation=True)
     assert plain(x).shape == (4, 4, 4, 6) and plain.shortcut == "none"
 
@@ -207,7 +209,7 @@ def test_plain_net_differs_only_by_shortcuts():
 
 def test_network_outputs_probabilities():
     model = resnet.build_resnet(8, widths=(4, 8, 8), input_shape=(12, 12, 1), num_classes=5)
-    probs = np.asarray(model(np.random.rand(3, 12, 12, 1).astype("float32")))
+    probs = _np(model(np.random.rand(3, 12, 12, 1).astype("float32")))
     assert probs.shape == (3, 5)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 

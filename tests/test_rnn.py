@@ -1,9 +1,10 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from nnutils import rnn
+from nnutils import autodiff, rnn
+
+_np = keras.ops.convert_to_numpy  # Keras outputs as NumPy on every backend (np.asarray fails on torch tensors that need grad)
 
 D, H, K, T = 7, 5, 6, 12
 
@@ -20,33 +21,49 @@ def problem():
     return params, inputs, targets, h0
 
 
-def _tape_rnn(params, inputs, targets, h0):
-    """The same RNN in TensorFlow float64: (loss, grads, hidden states, last-step loss)."""
-    variables = {k: tf.Variable(v, dtype=tf.float64) for k, v in params.items()}
-    with tf.GradientTape(persistent=True) as tape:
-        h, hs, losses = tf.constant(h0), [], []
-        for x, y in zip(inputs, targets):
-            h = tf.tanh(variables["U"][:, int(x)] + tf.linalg.matvec(variables["W"], h) + variables["b"])
-            hs.append(h)
-            logits = tf.linalg.matvec(variables["V"], h) + variables["c"]
-            losses.append(-tf.nn.log_softmax(logits)[int(y)])
-        loss = tf.add_n(losses)
-    grads = {k: tape.gradient(loss, v).numpy() for k, v in variables.items()}
-    dh_last = [tape.gradient(losses[-1], h_t) for h_t in hs]
-    dh_all = [tape.gradient(loss, h_t) for h_t in hs]
-    return float(loss), grads, hs, dh_last, dh_all
+def _autodiff_rnn(params, inputs, targets, h0, dtype):
+    """The same RNN written with keras.ops, differentiated by the backend: (loss, grads, last h, dL_T/dh_t, dL/dh_t).
+
+    A zero offset e_t is added to each hidden state, so that dL/de_t = dL/dh_t comes out of the same gradient call.
+    """
+    ops = keras.ops
+    p = {k: v.astype(dtype) for k, v in params.items()} | {"e": np.zeros((len(inputs), len(h0)), dtype)}
+
+    def loss_of(p, last_only=False, states=None):
+        h, losses = ops.convert_to_tensor(h0.astype(dtype)), []
+        for t, (x, y) in enumerate(zip(inputs, targets)):
+            h = ops.add(ops.tanh(p["U"][:, int(x)] + ops.matmul(p["W"], h) + p["b"]), p["e"][t])
+            if states is not None:
+                states.append(ops.convert_to_numpy(h))
+            losses.append(-ops.log_softmax(ops.matmul(p["V"], h) + p["c"])[int(y)])
+        return losses[-1] if last_only else ops.sum(ops.stack(losses))
+
+    loss, grads = autodiff.value_and_grad(loss_of, p)
+    dh_last = autodiff.grad(lambda q: loss_of(q, last_only=True), p)["e"]
+    states = []
+    loss_of({k: ops.convert_to_tensor(v) for k, v in p.items()}, states=states)
+    return loss, {k: g for k, g in grads.items() if k != "e"}, states[-1], dh_last, grads["e"]
 
 
-def test_bptt_matches_gradient_tape_in_float64(problem):
+def _check_bptt(problem, dtype, loss_tol, atol, rtol):
     params, inputs, targets, h0 = problem
     loss, grads, h_T = rnn.bptt(params, inputs, targets, h0)
-    tf_loss, tf_grads, tf_hs, _, _ = _tape_rnn(params, inputs, targets, h0)
-    assert abs(loss - tf_loss) < 1e-10
+    auto_loss, auto_grads, auto_h_T, _, _ = _autodiff_rnn(params, inputs, targets, h0, dtype)
+    assert loss == pytest.approx(auto_loss, rel=loss_tol, abs=loss_tol)
     assert set(grads) == set(params)
     for k in params:
         assert grads[k].shape == params[k].shape and grads[k].dtype == np.float64
-        np.testing.assert_allclose(grads[k], tf_grads[k], rtol=0, atol=1e-8)
-    np.testing.assert_allclose(h_T, tf_hs[-1].numpy(), atol=1e-12)
+        np.testing.assert_allclose(grads[k], auto_grads[k], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(h_T, auto_h_T, rtol=rtol, atol=atol)
+
+
+def test_bptt_matches_autodiff_in_float32_on_every_backend(problem):
+    _check_bptt(problem, "float32", loss_tol=1e-6, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.float64
+def test_bptt_matches_autodiff_in_float64(problem):
+    _check_bptt(problem, "float64", loss_tol=1e-10, atol=1e-8, rtol=0)
 
 
 def test_bptt_matches_finite_differences(problem):
@@ -61,26 +78,44 @@ def test_bptt_matches_finite_differences(problem):
         assert abs(numeric - grads[key][index]) < 1e-6
 
 
-def test_rnn_forward_equals_keras_simple_rnn(problem):
+def _check_forward_against_simple_rnn(problem, dtype, atol):
     params, inputs, _, h0 = problem
     hs, logits = rnn.rnn_forward(params, inputs, h0)
     assert hs.shape == (T, H) and logits.shape == (T, K)
-    layer = keras.layers.SimpleRNN(H, return_sequences=True, dtype="float64")
-    one_hot = np.eye(D)[inputs][None]
+    layer = keras.layers.SimpleRNN(H, return_sequences=True, dtype=dtype)
+    one_hot = np.eye(D, dtype=dtype)[inputs][None]
     layer(one_hot)
     layer.set_weights([params["U"].T, params["W"].T, params["b"]])
-    keras_hs = layer(one_hot, initial_state=[h0[None]])
-    np.testing.assert_allclose(hs, keras.ops.convert_to_numpy(keras_hs)[0], atol=1e-12)
+    keras_hs = layer(one_hot, initial_state=[h0[None].astype(dtype)])
+    np.testing.assert_allclose(hs, keras.ops.convert_to_numpy(keras_hs)[0], atol=atol)
     np.testing.assert_allclose(logits, hs @ params["V"].T + params["c"], atol=1e-12)
 
 
-def test_hidden_grad_norms_match_gradient_tape(problem):
+def test_rnn_forward_equals_keras_simple_rnn(problem):
+    _check_forward_against_simple_rnn(problem, "float32", atol=1e-6)
+
+
+@pytest.mark.float64
+def test_rnn_forward_equals_keras_simple_rnn_in_float64(problem):
+    _check_forward_against_simple_rnn(problem, "float64", atol=1e-12)
+
+
+def _check_hidden_grad_norms(problem, dtype, atol, rtol):
     params, inputs, targets, h0 = problem
-    _, _, _, dh_last, dh_all = _tape_rnn(params, inputs, targets, h0)
+    _, _, _, dh_last, dh_all = _autodiff_rnn(params, inputs, targets, h0, dtype)
     np.testing.assert_allclose(rnn.hidden_grad_norms(params, inputs, targets, h0),
-                               [np.linalg.norm(g.numpy()) for g in dh_last], atol=1e-10)
+                               np.linalg.norm(dh_last, axis=1), rtol=rtol, atol=atol)
     np.testing.assert_allclose(rnn.hidden_grad_norms(params, inputs, targets, h0, last_only=False),
-                               [np.linalg.norm(g.numpy()) for g in dh_all], atol=1e-10)
+                               np.linalg.norm(dh_all, axis=1), rtol=rtol, atol=atol)
+
+
+def test_hidden_grad_norms_match_autodiff(problem):
+    _check_hidden_grad_norms(problem, "float32", atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.float64
+def test_hidden_grad_norms_match_autodiff_in_float64(problem):
+    _check_hidden_grad_norms(problem, "float64", atol=1e-10, rtol=0)
 
 
 def test_small_recurrent_weights_make_gradients_vanish():
@@ -98,14 +133,18 @@ def test_init_rnn_params_shapes_and_spectrum():
     assert all(np.array_equal(params[k], again[k]) for k in params)
 
 
-def test_clip_by_global_norm_matches_tensorflow():
+def test_clip_by_global_norm_matches_keras_global_clipnorm():
+    """Keras clips inside its optimizers: SGD with learning rate 1 from zero weights leaves minus the clipped grads."""
     rng = np.random.default_rng(0)
     grads = {"a": rng.normal(size=(3, 4)) * 10, "b": rng.normal(size=5)}
     clipped, norm = rnn.clip_by_global_norm(grads, 2.0)
-    tf_clipped, tf_norm = tf.clip_by_global_norm([tf.constant(g) for g in grads.values()], 2.0)
-    assert abs(norm - float(tf_norm)) < 1e-9 and list(clipped) == ["a", "b"]
-    for got, want in zip(clipped.values(), tf_clipped):
-        np.testing.assert_allclose(got, want.numpy(), atol=1e-12)
+    assert norm == pytest.approx(np.sqrt(sum(np.sum(g ** 2) for g in grads.values())), abs=1e-12)
+    assert list(clipped) == ["a", "b"]
+    weights = [keras.Variable(np.zeros(g.shape, "float32")) for g in grads.values()]
+    keras.optimizers.SGD(learning_rate=1.0, global_clipnorm=2.0).apply(
+        [keras.ops.convert_to_tensor(g.astype("float32")) for g in grads.values()], weights)
+    for got, want in zip(clipped.values(), weights):
+        np.testing.assert_allclose(got, -keras.ops.convert_to_numpy(want), atol=1e-6)
     assert abs(np.sqrt(sum(np.sum(g ** 2) for g in clipped.values())) - 2.0) < 1e-9
     small, small_norm = rnn.clip_by_global_norm([np.ones(4)], 5.0)  # below the threshold: unchanged
     assert small_norm == 2.0 and np.array_equal(small[0], np.ones(4))
@@ -144,9 +183,9 @@ def test_cells_reproduce_the_builtins(name, sequences):
     layer(sequences)
     assert [w.shape for w in layer.get_weights()] == [w.shape for w in builtin.get_weights()]
     layer.set_weights(builtin.get_weights())
-    np.testing.assert_allclose(layer(sequences), builtin(sequences), atol=1e-5)
+    np.testing.assert_allclose(_np(layer(sequences)), _np(builtin(sequences)), atol=1e-5)
     trace = cell.trace(sequences)
-    np.testing.assert_allclose(trace["hidden"], builtin(sequences), atol=1e-5)
+    np.testing.assert_allclose(trace["hidden"], _np(builtin(sequences)), atol=1e-5)
     gates = ("input", "forget", "output") if name == "lstm" else ("update", "reset")
     assert all(trace[g].shape == (3, 9, 4) and trace[g].min() >= 0 and trace[g].max() <= 1 for g in gates)
 
@@ -180,14 +219,14 @@ def test_lstm_variants(peephole, coupled, shapes, sequences):
     if coupled:  # drop the input gate's columns: the remaining gates are (f, c, o)
         weights = [weights[0][:, 4:], weights[1][:, 4:], weights[2][4:]]
     layer.set_weights(weights + ([np.full(shapes[-1], 0.5, "float32")] if peephole else []))
-    assert not np.allclose(layer(sequences), default(sequences), atol=1e-3)
+    assert not np.allclose(_np(layer(sequences)), _np(default(sequences)), atol=1e-3)
     trace = cell.trace(sequences)
     if coupled:
         np.testing.assert_allclose(trace["input"], 1 - trace["forget"], atol=1e-6)
     if peephole:  # with zero peepholes the variant falls back to the one without
         layer.set_weights(weights + [np.zeros(shapes[-1], "float32")])
         if not coupled:
-            np.testing.assert_allclose(layer(sequences), default(sequences), atol=1e-6)
+            np.testing.assert_allclose(_np(layer(sequences)), _np(default(sequences)), atol=1e-6)
 
 
 def test_keras_file_round_trip(tmp_path, sequences):
@@ -222,7 +261,7 @@ def test_bidirectional_equals_keras(kind, return_sequences, sequences):
     backward.set_weights(weights[len(weights) // 2:])
     got = rnn.bidirectional(forward, backward, sequences)
     assert tuple(got.shape) == tuple(expected.shape)
-    np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(_np(got), _np(expected), atol=1e-5)
 
 
 def test_bidirectional_backward_half_sees_the_future(sequences):
@@ -347,3 +386,17 @@ def test_bidirectional_bad_input(sequences):
         rnn.bidirectional(lstm, keras.layers.LSTM(3), sequences)
     with pytest.raises(ValueError, match="inputs"):
         rnn.bidirectional(lstm, keras.layers.LSTM(3, return_sequences=True), sequences[0])
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_cell_step_takes_numpy_arrays_on_every_backend(name):
+    """Notebook 05 calls step on NumPy vectors: the result must equal the step on tensors (PyTorch refused NumPy)."""
+    cell = {"lstm": rnn.LSTMCell, "gru": rnn.GRUCell}[name](3)
+    cell.build((None, 2))
+    rng = np.random.default_rng(0)
+    x, h, c = (rng.normal(size=(1, n)).astype("float32") for n in (2, 3, 3))
+    states = (h, c) if name == "lstm" else (h,)
+    from_numpy = cell.step(x, *states)[0]
+    from_tensors = cell.step(*(keras.ops.convert_to_tensor(v) for v in (x, *states)))[0]
+    np.testing.assert_allclose(_np(from_numpy), _np(from_tensors), atol=1e-7)
+    assert _np(from_numpy).shape == (1, 3) and not np.allclose(_np(from_numpy), 0.0)

@@ -5,6 +5,8 @@ import pytest
 
 from nnutils import data
 
+pytestmark = pytest.mark.backend_independent  # no Keras computation here: one backend (TensorFlow in CI) is enough
+
 
 def test_blank_windows_hides_the_centre_and_returns_it():
     ids = np.arange(10, 30)

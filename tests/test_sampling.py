@@ -5,6 +5,8 @@ import pytest
 
 from nnutils import decoding
 
+pytestmark = pytest.mark.backend_independent  # no Keras computation here: one backend (TensorFlow in CI) is enough
+
 
 def softmax(z):
     e = np.exp(z - np.max(z, axis=-1, keepdims=True))
