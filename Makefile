@@ -7,7 +7,7 @@ NOTEBOOKS = $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # `make test BACKEND=jax` picks one; so does KERAS_BACKEND in the environment.
 BACKEND ?= $(or $(KERAS_BACKEND),tensorflow)
 # Notebooks whose lessons use a TensorFlow tool, and so need TensorFlow installed on every backend (README, "Backends").
-NEEDS_TENSORFLOW = 06_birnn 07_seq2seq_beam_search 08_transformer 09_bert_gpt
+NEEDS_TENSORFLOW = 02_cnn_lenet 06_birnn 07_seq2seq_beam_search 08_transformer 09_bert_gpt
 WITHOUT_TF_NOTEBOOKS = $(filter-out $(addprefix notebooks/,$(addsuffix .ipynb,$(NEEDS_TENSORFLOW))),$(NOTEBOOKS))
 WITH_TF_NOTEBOOKS = $(filter-out $(WITHOUT_TF_NOTEBOOKS),$(NOTEBOOKS))
 # Not yet run on JAX in CI (issue 26): 03's smoke check of its one-epoch accuracy is tuned to TensorFlow's draw.
