@@ -83,7 +83,7 @@ def backend_speed_table(path=None):
     """A Markdown table of results/backend_speed.json: ms per GPT iteration and per Transformer step (README)."""
     record = json.loads(Path(path or project_root() / "results" / SPEED_FILE).read_text())
     half = record["gpt_iterations"] // 2
-    rows = ["| backend | version | 09 GPT: ms per iteration | 09 GPT: first " + f"{half} iterations, s | "
+    rows = [f"| backend | version | 09 GPT: ms per iteration | 09 GPT: first {half} iterations, s | "
             "08 Transformer: ms per step | 08 Transformer: first 3 steps, s |", "|---|---|---:|---:|---:|---:|"]
     for backend, gpt in record["gpt"].items():
         step = record["transformer"][backend]
