@@ -7,11 +7,9 @@ NOTEBOOKS = $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # `make test BACKEND=jax` picks one; so does KERAS_BACKEND in the environment.
 BACKEND ?= $(or $(KERAS_BACKEND),tensorflow)
 # Notebooks whose lessons use a TensorFlow tool, and so need TensorFlow installed on every backend (README, "Backends").
-NEEDS_TENSORFLOW = 02_cnn_lenet 06_birnn 07_seq2seq_beam_search 08_transformer 09_bert_gpt
+NEEDS_TENSORFLOW = 06_birnn 09_bert_gpt
 WITHOUT_TF_NOTEBOOKS = $(filter-out $(addprefix notebooks/,$(addsuffix .ipynb,$(NEEDS_TENSORFLOW))),$(NOTEBOOKS))
 WITH_TF_NOTEBOOKS = $(filter-out $(WITHOUT_TF_NOTEBOOKS),$(NOTEBOOKS))
-# Not yet run on JAX in CI (issue 26): 03's smoke check of its one-epoch accuracy is tuned to TensorFlow's draw.
-BACKENDS_PENDING = notebooks/03_resnet.ipynb
 XDIST = -n 2 --dist loadfile   # two pytest workers; a notebook's cells stay together on one worker
 BACKEND_SETUP = $(if $(filter-out tensorflow,$(BACKEND)),setup-backends)
 
@@ -41,14 +39,14 @@ lab: setup $(BACKEND_SETUP)          ## open JupyterLab on the notebooks (as roo
 	KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab $$root_flag notebooks/
 
 test: setup $(BACKEND_SETUP)  ## unit tests + every notebook through nbval, smoke profile, on BACKEND (tensorflow)
-	KERAS_BACKEND=$(BACKEND) NNUTILS_PROFILE=smoke $(BIN)/python -m pytest
+	KERAS_BACKEND=$(BACKEND) NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST)
 
 test-backends: setup setup-backends  ## CI: the Keras unit tests on jax and torch, the notebooks on jax (TF hidden where unneeded)
 	KERAS_BACKEND=torch NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST) -m "not backend_independent" tests
 	KERAS_BACKEND=jax NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST) -m "not backend_independent" tests
 	PYTHONPATH=$(CURDIR)/tools/without_tensorflow KERAS_BACKEND=jax NNUTILS_PROFILE=smoke \
-	  $(BIN)/python -m pytest $(XDIST) $(filter-out $(BACKENDS_PENDING),$(WITHOUT_TF_NOTEBOOKS))
-	KERAS_BACKEND=jax NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST) $(filter-out $(BACKENDS_PENDING),$(WITH_TF_NOTEBOOKS))
+	  $(BIN)/python -m pytest $(XDIST) $(WITHOUT_TF_NOTEBOOKS)
+	KERAS_BACKEND=jax NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST) $(WITH_TF_NOTEBOOKS)
 
 data: setup         ## fetch and verify every data set into the Keras cache (for offline use)
 	$(BIN)/python -m nnutils.data

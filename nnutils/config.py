@@ -79,7 +79,7 @@ def versions():
 
 
 def requires(backend):
-    """True when Keras runs on `backend`; otherwise prints why the cell is skipped and returns False (notebook 01).
+    """True when Keras runs on `backend`; otherwise prints why the cell is skipped and returns False (notebook 07).
 
     For the few cells whose lesson is a tool of one library (TensorFlow's `tf.data`, say):
     ``if config.requires("tensorflow"): ...``.

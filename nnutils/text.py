@@ -1,9 +1,13 @@
 """Text as ids: vocabularies, language-model and fill-in-the-blank windows, sentence normalisation (notebook 04).
 
 Moved out of nnutils.data, which still exposes these names for the notebooks that use them from there.
+PaddedBatches (notebook 07) feeds such ids to Keras on every backend.
 """
 
+import keras
 import numpy as np
+
+from nnutils import _args
 
 
 class Vocab:
@@ -144,3 +148,117 @@ def blank_windows(ids, context, mask_id, stride=1):
     y = x[:, context].copy()
     x[:, context] = mask_id
     return x, y
+
+
+class PaddedBatches(keras.utils.PyDataset):
+    """Batches of token-id sequences padded with 0 to the longest in each batch, for model.fit on every backend (notebook 07).
+
+    `columns` is a tuple of equally long lists: a list of 1-D id sequences is padded batch by batch, a list of
+    numbers (labels) is stacked. `to_batch(*arrays)` turns one batch's arrays into what the model takes
+    (default: the tuple). With `buckets` (increasing lengths b0 < b1 < ...), an example goes to the bucket of
+    its length (its longest sequence): below b0, [b0, b1), ..., from the last on; a bucket's examples, in the
+    epoch's order, form its batches, so short sentences are not padded to long ones (notebook 08). With
+    `shuffle`, every epoch of fit draws a new order from (seed, epoch); without it, the examples keep theirs.
+    Give model.fit `batches.keras_input()`.
+    """
+
+    def __init__(self, columns, batch_size, *, shuffle=False, seed=0, buckets=None, drop_remainder=False,
+                 to_batch=None):
+        super().__init__()
+        if not isinstance(columns, (tuple, list)) or not columns or len({len(c) for c in columns}) != 1:
+            raise ValueError("columns must be a non-empty tuple of equally long lists (one entry per example)")
+        if not len(columns[0]):
+            raise ValueError("columns must hold at least one example")
+        self.columns = [self._column(c) for c in columns]
+        self.batch_size = _args.positive_int("batch_size", batch_size)
+        if buckets is not None:
+            buckets = np.asarray(buckets)
+            if buckets.ndim != 1 or not buckets.size or not np.issubdtype(buckets.dtype, np.integer) \
+                    or np.any(np.diff(buckets) <= 0):
+                raise ValueError(f"buckets must be increasing ints (bucket boundaries), got {buckets.tolist()}")
+        if to_batch is not None and not callable(to_batch):
+            raise TypeError(f"to_batch must be callable, got {type(to_batch).__name__}")
+        self.shuffle, self.seed, self.drop_remainder = bool(shuffle), seed, bool(drop_remainder)
+        self.to_batch = to_batch or (lambda *arrays: arrays)
+        lengths = [np.array([len(s) for s in c]) for c in self.columns if isinstance(c, list)]
+        self.lengths = np.max(lengths, axis=0) if lengths else np.ones(len(columns[0]), int)
+        self.bucket_of = np.zeros(len(self.lengths), int) if buckets is None else np.searchsorted(
+            buckets, self.lengths, side="right")
+        self.epoch, self._served, self._counting = 0, 0, False
+        self.batches = self._batches()
+        if not self.batches:
+            raise ValueError(f"no batch: every bucket holds fewer than batch_size={batch_size} examples "
+                             "and drop_remainder=True")
+
+    @staticmethod
+    def _column(column):
+        if isinstance(column[0], (str, bytes)) or not np.ndim(column[0]) in (0, 1):
+            raise ValueError("each column must hold id sequences (1-D) or numbers, "
+                             f"got an entry {column[0]!r}")
+        if np.ndim(column[0]) == 0:
+            return np.asarray(column)
+        return [np.asarray(s, dtype=np.int32) for s in column]
+
+    def _batches(self):
+        """This epoch's batches, each an array of example indices, in the order a bucket fills them."""
+        n = len(self.lengths)
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(n) if self.shuffle else np.arange(n)
+        open_, batches = {}, []
+        for i in order:
+            bucket = open_.setdefault(self.bucket_of[i], [])
+            bucket.append(i)
+            if len(bucket) == self.batch_size:
+                batches.append(np.array(bucket))
+                bucket.clear()
+        if not self.drop_remainder:  # the partly filled batches close the epoch, by bucket
+            batches += [np.array(b) for _, b in sorted(open_.items()) if b]
+        return batches
+
+    def __len__(self):
+        return len(self.batches)  # the same every epoch: each bucket's examples do not change
+
+    def __getitem__(self, index):
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"batch {index} of {len(self)}")
+        rows = self.batches[index]
+        self._served += self._counting
+        arrays = []
+        for column in self.columns:
+            if isinstance(column, list):
+                padded = np.zeros((len(rows), max(len(column[i]) for i in rows)), np.int32)
+                for r, i in enumerate(rows):
+                    padded[r, :len(column[i])] = column[i]
+                arrays.append(padded)
+            else:
+                arrays.append(column[rows])
+        return self.to_batch(*arrays)
+
+    def on_epoch_begin(self):
+        """Keras calls this as each epoch starts: after an epoch that served every batch, a new order is drawn."""
+        if self._served >= len(self):  # not after a batch Keras only peeked at (JAX does, to build the model)
+            self.epoch += 1
+            if self.shuffle:
+                self.batches = self._batches()
+        self._served, self._counting = 0, True
+
+    def on_epoch_end(self):
+        self._counting = False
+
+    def keras_input(self):
+        """What model.fit, evaluate and predict take: these batches, their lengths free to vary on every backend.
+
+        On TensorFlow, Keras fixes every batch's shape to what its first two batches share; a tf.data pipeline
+        over the same batches, with every dimension left open, avoids that. Each pass over it is an epoch.
+        """
+        if keras.backend.backend() != "tensorflow":
+            return self
+        import tensorflow as tf
+
+        def one_epoch():
+            self.on_epoch_begin()
+            yield from (self[i] for i in range(len(self)))
+
+        signature = keras.tree.map_structure(lambda a: tf.TensorSpec([None] * np.ndim(a), tf.as_dtype(a.dtype)),
+                                             self[0])
+        dataset = tf.data.Dataset.from_generator(one_epoch, output_signature=signature)
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(self)))

@@ -14,6 +14,10 @@ import pytest
 from nnutils import bert, bert_text, data
 from nnutils.bert_text import CLS_ID, MASK_ID, PAD_ID, SEP_ID
 
+# The training tests compile their step on JAX, where jit_compile=False runs it op by op (slow);
+# TensorFlow's graph without XLA is quick to build and fast enough for these tiny models.
+JIT_ON_JAX = keras.backend.backend() == "jax"
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -249,7 +253,7 @@ def _pretrainer(steps, d_model=32, d_ff=64, peak_lr=1e-2, seed=0):
     keras.utils.set_random_seed(seed)
     encoder = bert.build_bert_encoder(30, max_len=16, d_model=d_model, num_layers=1, num_heads=2, d_ff=d_ff,
                                       dropout=0.0, norm_first=True)
-    return bert.make_pretrainer(encoder, steps, peak_lr=peak_lr, jit_compile=False)
+    return bert.make_pretrainer(encoder, steps, peak_lr=peak_lr, jit_compile=JIT_ON_JAX)
 
 
 def test_pretrain_lowers_the_loss_and_checkpoints_at_the_requested_steps(capsys):

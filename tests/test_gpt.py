@@ -9,6 +9,10 @@ import pytest
 
 from nnutils import decoding, gpt
 
+# The training tests compile their step on JAX, where jit_compile=False runs it op by op (slow);
+# TensorFlow's graph without XLA is quick to build and fast enough for these tiny models.
+JIT_ON_JAX = keras.backend.backend() == "jax"
+
 VOCAB, CONTEXT, D, HEADS = 11, 8, 16, 2
 
 
@@ -347,7 +351,7 @@ def test_train_gpt_learns_a_repetitive_stream():
     train, val = np.tile([0, 1, 2], 100), np.tile([1, 2, 0], 20)
     model, log = gpt.train_gpt(train, val, vocab, iterations=iterations, batch_size=batch, context=context,
                                d_model=16, num_layers=1, num_heads=2, peak_lr=1e-2, min_lr=1e-3, warmup=10,
-                               eval_every=20, jit_compile=False, steps_per_execution=1, verbose=False)
+                               eval_every=20, jit_compile=JIT_ON_JAX, steps_per_execution=1, verbose=False)
     assert isinstance(model, gpt.GPT) and model.context == context and model.vocab_size == vocab
     assert log["val_loss"] < 0.3 * math.log(vocab)
     assert log["val_loss"] == pytest.approx(gpt.validation_loss(model, val), rel=1e-6)
@@ -364,7 +368,7 @@ def test_train_gpt_curve_with_a_partial_last_chunk():
     """Also: several steps per execution, which Keras refuses on PyTorch; train_gpt runs one step there."""
     _, log = gpt.train_gpt(np.tile([0, 1, 2], 30), np.tile([0, 1, 2], 5), 3, iterations=5, batch_size=2,
                            context=4, d_model=8, num_layers=1, num_heads=2, warmup=1, eval_every=2,
-                           jit_compile=False, steps_per_execution=2, verbose=False)
+                           jit_compile=JIT_ON_JAX, steps_per_execution=2, verbose=False)
     assert [entry[0] for entry in log["curve"]] == [2, 4, 5]
 
 

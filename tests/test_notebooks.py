@@ -137,3 +137,35 @@ def test_header_states_the_whole_run_time_of_the_committed_run(path):
     header, seconds = " ".join(source(cells(path)[0]).split()), results["notebook_seconds"]["value"]
     assert f"{seconds:,.0f} s in th" in header or f"took {seconds / 60:.0f} minutes" in header, \
         f"{path.stem}'s header does not quote the committed run's {seconds:,.0f} s"
+
+
+def notebooks_without_tensorflow():
+    """The notebooks the Makefile runs with TensorFlow hidden (all but NEEDS_TENSORFLOW)."""
+    import subprocess
+
+    out = subprocess.run(["make", "--no-print-directory", "-s", "print-without-tf-notebooks"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout.split()
+    return [ROOT / p for p in out]
+
+
+def test_notebooks_without_tensorflow_import_it_only_in_cells_about_a_tensorflow_tool():
+    paths = notebooks_without_tensorflow()
+    assert ROOT / "notebooks" / "07_seq2seq_beam_search.ipynb" in paths and ROOT / "notebooks" / "08_transformer.ipynb" in paths
+    for path in paths:
+        for i, cell in enumerate(cells(path)):
+            text = source(cell)
+            if cell["cell_type"] == "code" and re.search(r"^\s*(import|from) (tensorflow|tf_keras)\b", text, re.M):
+                assert text.startswith('if config.requires("tensorflow"):'), (
+                    f"{path.name} cell {i} imports TensorFlow outside a config.requires('tensorflow') block")
+
+
+def test_the_readme_lists_the_notebooks_that_need_tensorflow_as_the_makefile_does():
+    makefile = (ROOT / "Makefile").read_text()
+    needs = re.search(r"^NEEDS_TENSORFLOW = (.*)$", makefile, re.M).group(1).split()
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| notebook | needs TensorFlow installed for |"):]
+    table = table[:table.index("\n\n")]
+    rows = [line.split("|")[1:3] for line in table.splitlines()[2:]]
+    needing = {nn.strip() for first, need in rows if not need.strip().startswith("nothing")
+               for nn in first.split(",")}
+    assert needing == {name[:2] for name in needs}
