@@ -13,9 +13,9 @@ import sys
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.backend_independent  # runs every backend itself, in subprocesses
+from nnutils.config import BACKENDS
 
-BACKENDS = ("tensorflow", "jax", "torch")
+pytestmark = pytest.mark.backend_independent  # runs every backend itself, in subprocesses
 
 SCRIPT = r"""
 import json

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-BACKENDS = ("tensorflow", "jax", "torch")
+from nnutils.config import BACKENDS
 SRC_VOCAB, TGT_VOCAB, BATCH, SRC_LEN, TGT_LEN = 13_851, 6_592, 128, 12, 13  # notebook 08's full run
 
 
