@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ._args import non_negative_int
-from .text import PaddedBatches, Vocab, blank_windows, lm_windows, normalize_sentence  # noqa: F401 (notebooks 04-09 use data.*)
+from .text import PaddedBatches, Vocab, WordVectorizer, blank_windows, lm_windows, normalize_sentence  # noqa: F401 (notebooks 04-09 use data.*)
 
 # name -> (file name in the cache, public origin URL, sha256, sub-folder of the cache)
 _MNIST_ORIGIN = "https://ossci-datasets.s3.amazonaws.com/mnist/"

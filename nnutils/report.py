@@ -15,6 +15,8 @@ README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
 SPEED_START, SPEED_END = "<!-- backend-speed:start -->", "<!-- backend-speed:end -->"
 SPEED_FILE = "backend_speed.json"  # written by tools/backend_speed.py
+SMOKE_START, SMOKE_END = "<!-- smoke-times:start -->", "<!-- smoke-times:end -->"
+SMOKE_FILE = "backend_smoke_times.json"  # written by tools/smoke_times.py
 
 
 def project_root():
@@ -97,6 +99,21 @@ def backend_speed_table(path=None):
     return "\n".join(rows)
 
 
+def smoke_times_table(path=None):
+    """A Markdown table of results/backend_smoke_times.json: each notebook's smoke run on each backend (README)."""
+    record = json.loads(Path(path or project_root() / "results" / SMOKE_FILE).read_text())
+    backends = list(record["versions"])
+    rows = ["| notebook | " + " | ".join(f"{b} {record['versions'][b]}, s" for b in backends) + " |",
+            "|---|" + "---:|" * len(backends)]
+    for notebook, runs in record["notebooks"].items():
+        cells = [f"{runs[b]['seconds']:.0f}" + ("" if runs[b]["passed"] else " (failed)") for b in backends]
+        rows.append(f"| {notebook} | " + " | ".join(cells) + " |")
+    rows.append(f"\nMeasured {record['date']} on an {record['machine']} in one run of `tools/smoke_times.py`: each "
+                "notebook once per backend, the backends in turns, JAX and PyTorch with TensorFlow hidden. A time is "
+                "the whole run, kernel start and imports included.")
+    return "\n".join(rows)
+
+
 def _replace_between(text, start, end, table, readme):
     if start not in text or end not in text:
         raise ValueError(f"readme {readme} has no {start} ... {end} markers")
@@ -105,11 +122,13 @@ def _replace_between(text, start, end, table, readme):
 
 
 def update_readme(readme=None, profile="full"):
-    """Rewrite the results table (and the backend speed table) between the README's markers (`make results`)."""
+    """Rewrite the README's results, backend-speed and smoke-time tables between their markers (`make results`)."""
     readme = Path(readme) if readme else project_root() / "README.md"
     text = _replace_between(readme.read_text(), README_START, README_END, results_table(profile), readme)
     if (project_root() / "results" / SPEED_FILE).exists() and SPEED_START in text:
         text = _replace_between(text, SPEED_START, SPEED_END, backend_speed_table(), readme)
+    if (project_root() / "results" / SMOKE_FILE).exists() and SMOKE_START in text:
+        text = _replace_between(text, SMOKE_START, SMOKE_END, smoke_times_table(), readme)
     readme.write_text(text)
 
 

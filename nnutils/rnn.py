@@ -359,6 +359,24 @@ def bidirectional(forward_layer, backward_layer, inputs):
     return ops.concatenate([forward, backward], axis=-1)
 
 
+def reverse_sequence(x, lengths):
+    """Reverse the first lengths[i] steps of row i of x (batch, time, ...), padding left at the end (notebook 06).
+
+    tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0) in keras.ops, so on every backend.
+    """
+    if len(ops.shape(x)) < 2:
+        raise ValueError(f"x must have shape (batch, time, ...), got {tuple(ops.shape(x))}")
+    lengths = np.asarray(ops.convert_to_numpy(lengths))
+    batch, time = ops.shape(x)[:2]
+    if lengths.shape != (batch,) or not np.issubdtype(lengths.dtype, np.integer) \
+            or lengths.min() < 0 or lengths.max() > time:
+        raise ValueError(f"lengths must be {batch} ints in [0, {time}] (one per row of x), got {lengths.tolist()}")
+    t = np.arange(time)[None, :]
+    index = np.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)       # the step each position reads
+    index = index.reshape(index.shape + (1,) * (len(ops.shape(x)) - 2))
+    return ops.take_along_axis(x, ops.convert_to_tensor(np.broadcast_to(index, ops.shape(x)), "int32"), axis=1)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Synthetic tasks (notebooks 05 and 06)
 # ---------------------------------------------------------------------------------------------------------------

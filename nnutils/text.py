@@ -1,8 +1,12 @@
 """Text as ids: vocabularies, language-model and fill-in-the-blank windows, sentence normalisation (notebook 04).
 
 Moved out of nnutils.data, which still exposes these names for the notebooks that use them from there.
-PaddedBatches (notebook 07) feeds such ids to Keras on every backend.
+WordVectorizer (notebook 06) is TextVectorization in NumPy; PaddedBatches (notebook 07) feeds ids to Keras on every
+backend.
 """
+
+import re
+import string
 
 import keras
 import numpy as np
@@ -148,6 +152,58 @@ def blank_windows(ids, context, mask_id, stride=1):
     y = x[:, context].copy()
     x[:, context] = mask_id
     return x, y
+
+
+class WordVectorizer:
+    """Words to padded ids as keras.layers.TextVectorization does it, in NumPy, so on every backend (notebook 06).
+
+    `adapt(texts)` standardizes each text (ASCII letters lower-cased, Keras's punctuation set removed), splits it
+    on ASCII whitespace and keeps the max_tokens - 2 most frequent words, ties broken by the word's UTF-8 bytes in
+    reverse order, as Keras sorts them. Id 0 is padding (""), 1 out-of-vocabulary ("[UNK]"). Calling it on a list
+    of texts gives an int64 array (texts, sequence_length): each text's ids, cut or padded with 0 to that length.
+    """
+
+    PUNCTUATION = re.compile(r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']')  # TextVectorization's set
+    SPACE = re.compile(r"[ \t\n\v\f\r]+")
+    LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)  # tf.strings.lower: ASCII only
+
+    def __init__(self, max_tokens, sequence_length):
+        self.max_tokens = _args.positive_int("max_tokens", max_tokens)
+        if self.max_tokens < 3:
+            raise ValueError(f"max_tokens must be >= 3 (padding, [UNK] and one word), got {max_tokens}")
+        self.sequence_length = _args.positive_int("sequence_length", sequence_length)
+        self.vocabulary = None
+
+    def words(self, text):
+        """One text's words: lower-cased, punctuation removed, split on whitespace."""
+        if not isinstance(text, str):
+            raise TypeError(f"texts must hold strings, got a {type(text).__name__}: {text!r}")
+        return [w for w in self.SPACE.split(self.PUNCTUATION.sub("", text.translate(self.LOWER))) if w]
+
+    def adapt(self, texts):
+        """Build the vocabulary from texts (the training texts only)."""
+        from collections import Counter
+
+        counts = Counter(w for t in _texts(texts) for w in self.words(t))
+        ranked = sorted(counts, key=lambda w: (counts[w], w.encode()), reverse=True)
+        self.vocabulary = ["", "[UNK]"] + ranked[:self.max_tokens - 2]
+        self.index = {w: i for i, w in enumerate(self.vocabulary)}
+        return self
+
+    def __call__(self, texts):
+        if self.vocabulary is None:
+            raise ValueError("call adapt(texts) first: the vocabulary is learned from the training texts")
+        out = np.zeros((len(texts := _texts(texts)), self.sequence_length), np.int64)
+        for row, t in enumerate(texts):
+            ids = [self.index.get(w, 1) for w in self.words(t)[:self.sequence_length]]
+            out[row, :len(ids)] = ids
+        return out
+
+
+def _texts(texts):
+    if isinstance(texts, (str, bytes)) or not hasattr(texts, "__iter__"):
+        raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
+    return list(texts)
 
 
 class PaddedBatches(keras.utils.PyDataset):

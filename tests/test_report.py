@@ -93,3 +93,19 @@ def test_results_dir_redirect_keeps_the_course_results_untouched(root, monkeypat
     report.record("02_cnn_lenet", "test_accuracy", 0.99)
     monkeypatch.setenv("NNUTILS_RESULTS_DIR", str(elsewhere / "empty"))
     assert report.load("06_birnn", "full")["bilstm_test_accuracy"]["value"] == 0.777  # the fallback
+
+
+def test_update_readme_writes_the_smoke_time_table_from_its_file(root, monkeypatch):
+    monkeypatch.setenv("NNUTILS_PROFILE", "full")
+    report.record("01_mlp", "test_accuracy", 0.985)
+    times = {"date": "2026-12-05", "machine": "x86_64 2-core CPU", "versions": {"tensorflow": "2.21.0", "jax": "0.10.2"},
+             "notebooks": {"01_mlp": {"tensorflow": {"seconds": 20.44, "passed": True},
+                                      "jax": {"seconds": 31.6, "passed": False}}}}
+    (root / "results" / report.SMOKE_FILE).write_text(json.dumps(times))
+    readme = root / "README.md"
+    readme.write_text(f"{report.README_START}\n{report.README_END}\n{report.SMOKE_START}\nold\n{report.SMOKE_END}\nend\n")
+    report.update_readme(readme)
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("\nend\n")
+    assert "| notebook | tensorflow 2.21.0, s | jax 0.10.2, s |" in text
+    assert "| 01_mlp | 20 | 32 (failed) |" in text and "Measured 2026-12-05 on an x86_64 2-core CPU" in text

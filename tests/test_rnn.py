@@ -400,3 +400,50 @@ def test_cell_step_takes_numpy_arrays_on_every_backend(name):
     from_tensors = cell.step(*(keras.ops.convert_to_tensor(v) for v in (x, *states)))[0]
     np.testing.assert_allclose(_np(from_numpy), _np(from_tensors), atol=1e-7)
     assert _np(from_numpy).shape == (1, 3) and not np.allclose(_np(from_numpy), 0.0)
+
+
+def _reverse_each_row(x, lengths):
+    """The reference: a Python loop over the rows."""
+    out = np.array(x, copy=True)
+    for row, length in enumerate(lengths):
+        out[row, :length] = np.asarray(x)[row, :length][::-1]
+    return out
+
+
+@pytest.mark.parametrize("shape", [(4, 6), (4, 6, 3)])
+def test_reverse_sequence_reverses_the_real_steps_and_leaves_the_padding(shape):
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    lengths = np.array([6, 3, 0, 1])
+    got = keras.ops.convert_to_numpy(rnn.reverse_sequence(x, lengths))
+    np.testing.assert_array_equal(got, _reverse_each_row(x, lengths))
+    assert not np.array_equal(got, x[:, ::-1])  # not the plain flip
+    twice = keras.ops.convert_to_numpy(rnn.reverse_sequence(got, lengths))
+    np.testing.assert_array_equal(twice, x)  # its own inverse
+
+
+def test_reverse_sequence_on_ids():
+    ids = np.array([[1, 2, 3, 0, 0], [4, 5, 6, 7, 8]], dtype="int32")
+    got = keras.ops.convert_to_numpy(rnn.reverse_sequence(ids, [3, 5]))
+    np.testing.assert_array_equal(got, [[3, 2, 1, 0, 0], [8, 7, 6, 5, 4]])
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="compares with tf.reverse_sequence")
+def test_reverse_sequence_equals_tf_reverse_sequence():
+    import tensorflow as tf
+
+    x = np.random.default_rng(1).normal(size=(5, 7, 2)).astype("float32")
+    lengths = np.array([7, 2, 5, 1, 4])
+    expected = tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0).numpy()
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(rnn.reverse_sequence(x, lengths)), expected)
+
+
+@pytest.mark.parametrize("x, lengths, words", [
+    (np.zeros(5), [1], "x must have shape"),
+    (np.zeros((2, 5)), [1], "lengths must be 2 ints"),
+    (np.zeros((2, 5)), [1, 6], r"in \[0, 5\]"),
+    (np.zeros((2, 5)), [1, -1], r"in \[0, 5\]"),
+    (np.zeros((2, 5)), [1.0, 2.0], "lengths must be 2 ints"),
+])
+def test_reverse_sequence_bad_input(x, lengths, words):
+    with pytest.raises(ValueError, match=words):
+        rnn.reverse_sequence(x, lengths)

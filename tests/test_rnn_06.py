@@ -50,3 +50,50 @@ def test_blank_windows_bad_input(kwargs, error, argument):
     args = dict(ids=np.arange(9), context=2, mask_id=50) | kwargs
     with pytest.raises(error, match=argument):
         data.blank_windows(**args)
+
+
+# data.WordVectorizer: TextVectorization's words and ids in NumPy
+
+def test_word_vectorizer_vocabulary_by_count_then_word_bytes_reversed():
+    vectorizer = data.WordVectorizer(max_tokens=20, sequence_length=4).adapt(["The cat, the DOG!", "a cat"])
+    assert vectorizer.vocabulary == ["", "[UNK]", "the", "cat", "dog", "a"]  # ties: "the" > "cat", "dog" > "a"
+    got = vectorizer(["a dog and the cat sat", "Cat."])
+    np.testing.assert_array_equal(got, [[5, 4, 1, 2], [3, 0, 0, 0]])  # cut to 4 words; unknown -> 1; padded with 0
+    assert got.dtype == np.int64
+
+
+def test_word_vectorizer_max_tokens_counts_padding_and_unknown():
+    vectorizer = data.WordVectorizer(max_tokens=3, sequence_length=2).adapt(["b b a a c"])
+    assert vectorizer.vocabulary == ["", "[UNK]", "b"]  # one word fits: of the tied a and b, the larger bytes
+
+
+def test_word_vectorizer_standardizes_like_tensorflow():
+    words = data.WordVectorizer(10, 5).words("Don't\tSTOP—Émile's\u00a0café... (yes)")
+    # ASCII letters lower-cased only (É stays), Keras's punctuation removed (not the dash —), ASCII whitespace split
+    assert words == ["dont", "stop—Émiles\u00a0café", "yes"]
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: data.WordVectorizer(2, 5), ValueError, "max_tokens must be >= 3"),
+    (lambda: data.WordVectorizer(10.0, 5), TypeError, "max_tokens"),
+    (lambda: data.WordVectorizer(10, 0), ValueError, "sequence_length"),
+    (lambda: data.WordVectorizer(10, 5)(["a"]), ValueError, "adapt"),
+    (lambda: data.WordVectorizer(10, 5).adapt("one text"), TypeError, "texts must be a list"),
+    (lambda: data.WordVectorizer(10, 5).adapt(["ok", 3]), TypeError, "texts must hold strings"),
+])
+def test_word_vectorizer_bad_input(call, error, words):
+    with pytest.raises(error, match=words):
+        call()
+
+
+def test_word_vectorizer_equals_text_vectorization_on_movie_reviews():
+    pytest.importorskip("tensorflow")
+    import keras
+
+    texts, _ = data.load_movie_reviews()
+    fit, other = list(texts[:6000]), list(texts[6000:]) + ["Tabs\tand  UPPER, \u00c9 \u00a0 case—dashes: 'quotes'"]
+    theirs = keras.layers.TextVectorization(max_tokens=5000, output_sequence_length=30)
+    theirs.adapt(fit)
+    ours = data.WordVectorizer(5000, 30).adapt(fit)
+    assert ours.vocabulary == theirs.get_vocabulary()
+    np.testing.assert_array_equal(ours(other), keras.ops.convert_to_numpy(theirs(other)))
