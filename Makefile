@@ -13,6 +13,9 @@ NEEDS_TENSORFLOW =
 WITHOUT_TF_NOTEBOOKS = $(filter-out $(addprefix notebooks/,$(addsuffix .ipynb,$(NEEDS_TENSORFLOW))),$(NOTEBOOKS))
 WITH_TF_NOTEBOOKS = $(filter-out $(WITHOUT_TF_NOTEBOOKS),$(NOTEBOOKS))
 XDIST = -n 2 --dist loadfile   # two pytest workers; a notebook's cells stay together on one worker
+# The notebooks slowest on JAX first, so that xdist does not start them last on a worker that is otherwise done.
+SLOWEST = 09_bert_gpt 08_transformer 03_resnet
+slowest_first = $(foreach nb,$(SLOWEST),$(filter %/$(nb).ipynb,$(1))) $(filter-out $(patsubst %,\%/%.ipynb,$(SLOWEST)),$(1))
 BACKEND_SETUP = $(if $(filter-out tensorflow,$(BACKEND)),setup-backends)
 
 .PHONY: setup setup-backends lab test test-backends data results student grade grade-check clean \
@@ -47,7 +50,7 @@ test-backends: setup setup-backends  ## CI: the Keras unit tests on jax and torc
 	KERAS_BACKEND=torch NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST) -m "not backend_independent" tests
 	KERAS_BACKEND=jax NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST) -m "not backend_independent" tests
 	PYTHONPATH=$(CURDIR)/tools/without_tensorflow KERAS_BACKEND=jax NNUTILS_PROFILE=smoke \
-	  $(BIN)/python -m pytest $(XDIST) $(WITHOUT_TF_NOTEBOOKS)
+	  $(BIN)/python -m pytest $(XDIST) $(call slowest_first,$(WITHOUT_TF_NOTEBOOKS))
 	$(if $(WITH_TF_NOTEBOOKS),KERAS_BACKEND=jax NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST) $(WITH_TF_NOTEBOOKS))
 
 data: setup         ## fetch and verify every data set into the Keras cache (for offline use)
