@@ -12,10 +12,17 @@ BACKEND ?= $(or $(KERAS_BACKEND),tensorflow)
 NEEDS_TENSORFLOW =
 WITHOUT_TF_NOTEBOOKS = $(filter-out $(addprefix notebooks/,$(addsuffix .ipynb,$(NEEDS_TENSORFLOW))),$(NOTEBOOKS))
 WITH_TF_NOTEBOOKS = $(filter-out $(WITHOUT_TF_NOTEBOOKS),$(NOTEBOOKS))
-XDIST = -n 2 --dist loadfile   # two pytest workers; a notebook's cells stay together on one worker
-# The notebooks slowest on JAX first, so that xdist does not start them last on a worker that is otherwise done.
-SLOWEST = 09_bert_gpt 08_transformer 03_resnet
-slowest_first = $(foreach nb,$(SLOWEST),$(filter %/$(nb).ipynb,$(1))) $(filter-out $(patsubst %,\%/%.ipynb,$(SLOWEST)),$(1))
+# Two pytest workers; a file (a notebook's cells, a test module's fixtures) stays on one worker, and files are
+# handed out in the order of the command line (xdist would otherwise reorder them by their number of tests).
+XDIST = -n 2 --dist loadfile --no-loadscope-reorder
+# That order is longest first, so that no long file starts last on a worker that is otherwise done: the
+# classroom grading (TensorFlow only), the notebooks slowest in smoke, the unit tests, then the other notebooks.
+SLOWEST = 09_bert_gpt 08_transformer 03_resnet 06_birnn
+# (The test modules are named one by one: pytest would collect a file before the folder that holds it in
+# the folder's order.)
+UNIT_TESTS = $(filter-out tests/test_classroom.py,$(sort $(wildcard tests/test_*.py)))
+longest_first = tests/test_classroom.py $(foreach nb,$(SLOWEST),$(filter %/$(nb).ipynb,$(1))) $(UNIT_TESTS) \
+  $(filter-out $(patsubst %,\%/%.ipynb,$(SLOWEST)),$(1))
 BACKEND_SETUP = $(if $(filter-out tensorflow,$(BACKEND)),setup-backends)
 
 .PHONY: setup setup-backends lab test test-backends data results student grade grade-check clean \
@@ -44,13 +51,12 @@ lab: setup $(BACKEND_SETUP)          ## open JupyterLab on the notebooks (as roo
 	KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab $$root_flag notebooks/
 
 test: setup $(BACKEND_SETUP)  ## unit tests + every notebook through nbval, smoke profile, on BACKEND (tensorflow)
-	KERAS_BACKEND=$(BACKEND) NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST)
+	KERAS_BACKEND=$(BACKEND) NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST) $(call longest_first,$(NOTEBOOKS))
 
-test-backends: setup setup-backends  ## CI: the Keras unit tests on jax and torch, the notebooks on jax (TF hidden where unneeded)
+test-backends: setup setup-backends  ## CI: the Keras unit tests on torch; on jax, the unit tests and the notebooks (TF hidden)
 	KERAS_BACKEND=torch NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST) -m "not backend_independent" tests
-	KERAS_BACKEND=jax NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST) -m "not backend_independent" tests
 	PYTHONPATH=$(CURDIR)/tools/without_tensorflow KERAS_BACKEND=jax NNUTILS_PROFILE=smoke \
-	  $(BIN)/python -m pytest $(XDIST) $(call slowest_first,$(WITHOUT_TF_NOTEBOOKS))
+	  $(BIN)/python -m pytest $(XDIST) -m "not backend_independent" $(call longest_first,$(WITHOUT_TF_NOTEBOOKS))
 	$(if $(WITH_TF_NOTEBOOKS),KERAS_BACKEND=jax NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST) $(WITH_TF_NOTEBOOKS))
 
 data: setup         ## fetch and verify every data set into the Keras cache (for offline use)

@@ -15,7 +15,7 @@ ROOT = Path(__file__).parent.parent
 def _fake_venv(tmp_path):
     """A venv whose `jupyter` only prints its arguments, already marked as installed."""
     bin_dir = tmp_path / "venv" / "bin"
-    bin_dir.mkdir(parents=True)
+    bin_dir.mkdir(parents=True, exist_ok=True)
     jupyter = bin_dir / "jupyter"
     jupyter.write_text("#!/bin/sh\necho \"fake jupyter: $*\"\n")
     jupyter.chmod(0o755)
@@ -69,3 +69,30 @@ def test_make_test_stays_on_tensorflow_without_installing_the_other_backends(tmp
     assert result.returncode == 0, result.stderr
     assert "requirements-backends.txt" not in result.stdout
     assert "KERAS_BACKEND=tensorflow NNUTILS_PROFILE=smoke" in result.stdout
+
+
+def _pytest_paths(target, tmp_path):
+    """The files each pytest command of `make -n target` names, in order, one list per command."""
+    result = subprocess.run(["make", "--no-print-directory", "-n", target, f"VENV={_fake_venv(tmp_path)}"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    commands = result.stdout.replace("\\\n", " ").splitlines()
+    return [[word for word in line.split() if word.startswith(("tests", "notebooks/"))]
+            for line in commands if "-m pytest" in line]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_test_names_every_test_module_and_notebook_once_longest_first(tmp_path):
+    [paths] = _pytest_paths("test", tmp_path)
+    modules = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py"))
+    notebooks = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert sorted(paths) == sorted(modules + notebooks) and len(set(paths)) == len(paths)
+    assert paths[:3] == ["tests/test_classroom.py", "notebooks/09_bert_gpt.ipynb", "notebooks/08_transformer.ipynb"]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_test_backends_runs_units_on_torch_and_units_with_notebooks_in_one_jax_run(tmp_path):
+    torch_paths, jax_paths = _pytest_paths("test-backends", tmp_path)[:2]
+    [test_paths] = _pytest_paths("test", tmp_path)
+    assert torch_paths == ["tests"]
+    assert jax_paths == test_paths  # the same files in the same order; the classroom tests are deselected by marker
