@@ -24,6 +24,11 @@ UNIT_TESTS = $(filter-out tests/test_classroom.py,$(sort $(wildcard tests/test_*
 longest_first = tests/test_classroom.py $(foreach nb,$(SLOWEST),$(filter %/$(nb).ipynb,$(1))) $(UNIT_TESTS) \
   $(filter-out $(patsubst %,\%/%.ipynb,$(SLOWEST)),$(1))
 BACKEND_SETUP = $(if $(filter-out tensorflow,$(BACKEND)),setup-backends)
+# Smoke runs on JAX spend more time compiling than computing: XLA's cheaper optimisation cut 08's JAX smoke run by
+# a third on a 2-core CPU, run back to back with and without (README, "Tests"); 03's did not change, nor did 08's
+# on TensorFlow. Only smoke tests on JAX use it: results, full runs and `make lab` compile as usual.
+SMOKE_XLA_FLAGS = --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true
+jax_smoke = XLA_FLAGS="$(strip $(XLA_FLAGS) $(SMOKE_XLA_FLAGS))"
 
 .PHONY: setup setup-backends lab test test-backends data results student grade grade-check clean \
         print-without-tf-notebooks print-with-tf-notebooks
@@ -51,13 +56,15 @@ lab: setup $(BACKEND_SETUP)          ## open JupyterLab on the notebooks (as roo
 	KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab $$root_flag notebooks/
 
 test: setup $(BACKEND_SETUP)  ## unit tests + every notebook through nbval, smoke profile, on BACKEND (tensorflow)
-	KERAS_BACKEND=$(BACKEND) NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST) $(call longest_first,$(NOTEBOOKS))
+	$(if $(filter jax,$(BACKEND)),$(jax_smoke)) KERAS_BACKEND=$(BACKEND) NNUTILS_PROFILE=smoke \
+	  $(BIN)/python -m pytest $(XDIST) $(call longest_first,$(NOTEBOOKS))
 
 test-backends: setup setup-backends  ## CI: the Keras unit tests on torch; on jax, the unit tests and the notebooks (TF hidden)
 	KERAS_BACKEND=torch NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST) -m "not backend_independent" tests
-	PYTHONPATH=$(CURDIR)/tools/without_tensorflow KERAS_BACKEND=jax NNUTILS_PROFILE=smoke \
+	PYTHONPATH=$(CURDIR)/tools/without_tensorflow $(jax_smoke) KERAS_BACKEND=jax NNUTILS_PROFILE=smoke \
 	  $(BIN)/python -m pytest $(XDIST) -m "not backend_independent" $(call longest_first,$(WITHOUT_TF_NOTEBOOKS))
-	$(if $(WITH_TF_NOTEBOOKS),KERAS_BACKEND=jax NNUTILS_PROFILE=smoke $(BIN)/python -m pytest $(XDIST) $(WITH_TF_NOTEBOOKS))
+	$(if $(WITH_TF_NOTEBOOKS),$(jax_smoke) KERAS_BACKEND=jax NNUTILS_PROFILE=smoke \
+	  $(BIN)/python -m pytest $(XDIST) $(WITH_TF_NOTEBOOKS))
 
 data: setup         ## fetch and verify every data set into the Keras cache (for offline use)
 	$(BIN)/python -m nnutils.data

@@ -21,6 +21,21 @@ def non_negative_int(argument, value):
     return int(value)
 
 
+def iterable(argument, value, expected, allow_str=False):
+    """value itself, if it is an iterable other than bytes (and other than str unless allow_str); TypeError otherwise."""
+    if isinstance(value, (bytes, bytearray)) or (isinstance(value, str) and not allow_str) \
+            or not hasattr(value, "__iter__"):
+        raise TypeError(f"{argument} must be {expected}, got {type(value).__name__}")
+    return value
+
+
+def jit_compile(value):
+    """True (XLA), False, or "auto": Keras's choice, XLA on JAX and on TensorFlow with a GPU (TypeError otherwise)."""
+    if value is True or value is False or (isinstance(value, str) and value == "auto"):
+        return value
+    raise TypeError(f'jit_compile must be True, False or "auto", got {value!r}')
+
+
 def id_matrix(argument, value):
     """A non-empty 2-D int array of token ids (sentences, positions), as NumPy (ValueError otherwise)."""
     value = np.asarray(value)

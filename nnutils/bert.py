@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from nnutils import bert_text, config, data
+from nnutils import _args, bert_text, config, data
 from nnutils._args import non_negative_int, positive_int
 from nnutils.bert_text import CLS_ID, MASK_ID, PAD_ID, SEP_ID
 from nnutils.transformer import EncoderBlock
@@ -204,7 +204,10 @@ def mlm_accuracy(model, blocks, vocab_size, unigram_id, batch_size=256, seed=0):
 
 def make_pretrainer(encoder, steps, peak_lr=1e-3, warmup_fraction=0.02, weight_decay=0.01, jit_compile=True,
                     tie_weights=True):
-    """A compiled MaskedLM: AdamW, warm-up to peak_lr, cosine to 0 at ``steps``, clipnorm 1 (notebook 09)."""
+    """A compiled MaskedLM: AdamW, warm-up to peak_lr, cosine to 0 at ``steps``, clipnorm 1 (notebook 09).
+
+    ``jit_compile`` is True, False or "auto" (XLA on JAX, and on TensorFlow only with a GPU).
+    """
     from nnutils.gpt import make_optimizer
 
     model = MaskedLM(encoder, tie_weights=tie_weights)
@@ -212,7 +215,7 @@ def make_pretrainer(encoder, steps, peak_lr=1e-3, warmup_fraction=0.02, weight_d
     optimizer = make_optimizer(steps, peak_lr=peak_lr, min_lr=0.0, warmup=max(1, int(warmup_fraction * steps)),
                                weight_decay=weight_decay, beta_2=0.98, clipnorm=1.0)
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  weighted_metrics=["accuracy"], jit_compile=jit_compile)
+                  weighted_metrics=["accuracy"], jit_compile=_args.jit_compile(jit_compile))
     return model
 
 

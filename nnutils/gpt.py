@@ -16,6 +16,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from . import _args
 from ._args import positive_int
 
 
@@ -261,7 +262,7 @@ def train_gpt(train_ids, val_ids, vocab_size, iterations=2000, batch_size=12, co
     model = GPT(vocab_size, context, d_model, num_layers, num_heads, dropout, tie_weights, fused=fused)
     model.compile(optimizer=make_optimizer(iterations, peak_lr, min_lr, warmup, weight_decay, beta_2),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=_bool("jit_compile", jit_compile), steps_per_execution=steps_per_execution)
+                  jit_compile=_args.jit_compile(jit_compile), steps_per_execution=steps_per_execution)
     x, y = random_windows(train_ids, iterations * batch_size, context, seed=seed)
     log = {"seconds": 0.0, "tokens": iterations * batch_size * context, "curve": []}
     for start in range(0, iterations, eval_every):

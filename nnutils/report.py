@@ -94,8 +94,8 @@ def backend_speed_table(path=None):
     rows.append(f"\nMeasured {record['date']} on an {record['machine']} in one run of `tools/backend_speed.py`: "
                 f"{record['rounds']} rounds, the backends in turns, medians shown. The first iterations include "
                 "compiling the training step: the GPT with `jit_compile=True` (XLA on TensorFlow and JAX, "
-                "`torch.compile` on PyTorch), the Transformer with Keras's default, `\"auto\"` (XLA on TensorFlow "
-                "and JAX, none on PyTorch).")
+                "`torch.compile` on PyTorch), the Transformer with Keras's default, `\"auto\"` (XLA on JAX; on "
+                "TensorFlow only where a GPU is present, so not on this CPU; none on PyTorch).")
     return "\n".join(rows)
 
 
@@ -108,9 +108,12 @@ def smoke_times_table(path=None):
     for notebook, runs in record["notebooks"].items():
         cells = [f"{runs[b]['seconds']:.0f}" + ("" if runs[b]["passed"] else " (failed)") for b in backends]
         rows.append(f"| {notebook} | " + " | ".join(cells) + " |")
+    later = [f"{notebook} on {runs['date']}" for notebook, runs in record["notebooks"].items() if "date" in runs]
     rows.append(f"\nMeasured {record['date']} on an {record['machine']} in one run of `tools/smoke_times.py`: each "
                 "notebook once per backend, the backends in turns, JAX and PyTorch with TensorFlow hidden. A time is "
-                "the whole run, kernel start and imports included.")
+                "the whole run, kernel start and imports included."
+                + (f" Measured again later, in a run of their own after their smoke profile changed: "
+                   f"{', '.join(later)}." if later else ""))
     return "\n".join(rows)
 
 

@@ -362,7 +362,8 @@ def bidirectional(forward_layer, backward_layer, inputs):
 def reverse_sequence(x, lengths):
     """Reverse the first lengths[i] steps of row i of x (batch, time, ...), padding left at the end (notebook 06).
 
-    tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0) in keras.ops, so on every backend.
+    tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0) in keras.ops, so on every backend; for eager use only:
+    the gather index is built in NumPy from concrete lengths, not inside a symbolic model.
     """
     if len(ops.shape(x)) < 2:
         raise ValueError(f"x must have shape (batch, time, ...), got {tuple(ops.shape(x))}")

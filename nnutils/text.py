@@ -31,8 +31,7 @@ class Vocab:
     def __init__(self, tokens, min_freq=1, max_size=None, bos=False):
         from collections import Counter
 
-        if isinstance(tokens, (bytes, bytearray)) or not hasattr(tokens, "__iter__"):
-            raise TypeError(f"tokens must be a string or an iterable of string tokens, got {type(tokens).__name__}")
+        _args.iterable("tokens", tokens, "a string or an iterable of string tokens", allow_str=True)
         tokens = list(tokens)
         if not all(isinstance(t, str) for t in tokens):
             bad = next(t for t in tokens if not isinstance(t, str))
@@ -67,8 +66,7 @@ class Vocab:
 
     def encode(self, tokens, add_eos=False, add_bos=False):
         """Ids (int32 array) of a sequence of tokens (a string counts as its characters), unknown -> <unk> (notebook 04)."""
-        if isinstance(tokens, (bytes, bytearray)) or not hasattr(tokens, "__iter__"):
-            raise TypeError(f"tokens must be a string or an iterable of string tokens, got {type(tokens).__name__}")
+        _args.iterable("tokens", tokens, "a string or an iterable of string tokens", allow_str=True)
         if add_bos and self.bos_id is None:
             raise ValueError("add_bos=True needs a vocabulary built with bos=True")
         ids = [self.stoi.get(t, self.unk_id) if isinstance(t, str) else _not_a_token(t) for t in tokens]
@@ -201,9 +199,7 @@ class WordVectorizer:
 
 
 def _texts(texts):
-    if isinstance(texts, (str, bytes)) or not hasattr(texts, "__iter__"):
-        raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
-    return list(texts)
+    return list(_args.iterable("texts", texts, "a list of strings"))
 
 
 class PaddedBatches(keras.utils.PyDataset):

@@ -18,6 +18,18 @@ def server(tmp_path):
     httpd.shutdown()
 
 
+@pytest.fixture
+def keras_auto_jit():
+    """What Keras's jit_compile="auto" picks here: XLA on JAX, on TensorFlow only with a GPU, never on PyTorch."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    return keras.backend.backend() == "jax"
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked float64 run on TensorFlow only: elsewhere Keras computes float64 inputs in float32."""
     import keras

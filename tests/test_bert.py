@@ -290,6 +290,18 @@ def test_pretrain_resumed_at_a_step_continues_exactly():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("jit_compile", [True, False, "auto"])
+def test_make_pretrainer_passes_jit_compile_to_keras(jit_compile, keras_auto_jit):
+    model = bert.make_pretrainer(_encoder(vocab_size=30), 20, jit_compile=jit_compile)
+    assert model.jit_compile is (keras_auto_jit if jit_compile == "auto" else jit_compile)
+
+
+@pytest.mark.parametrize("jit_compile", ["yes", 1, None])
+def test_make_pretrainer_refuses_a_bad_jit_compile(jit_compile):
+    with pytest.raises(TypeError, match='jit_compile must be True, False or "auto"'):
+        bert.make_pretrainer(_encoder(vocab_size=30), 20, jit_compile=jit_compile)
+
+
 @pytest.mark.parametrize("kwargs, error, word", [
     (dict(steps=25), ValueError, "log_every"),  # 25 is no multiple of 10
     (dict(steps=0), ValueError, "steps"),

@@ -44,7 +44,7 @@ def test_vocab_one_hot():
 
 @pytest.mark.parametrize("call, error, argument", [
     (lambda: data.Vocab(5), TypeError, "tokens"),
-    (lambda: data.Vocab(b"bytes"), TypeError, "tokens"),
+    (lambda: data.Vocab(b"bytes"), TypeError, "tokens must be a string or an iterable of string tokens, got bytes"),
     (lambda: data.Vocab(["a", 3]), TypeError, "tokens"),
     (lambda: data.Vocab("abc", min_freq=0), ValueError, "min_freq"),
     (lambda: data.Vocab("abc", min_freq=1.5), ValueError, "min_freq"),

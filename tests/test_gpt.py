@@ -381,6 +381,7 @@ def test_train_gpt_curve_with_a_partial_last_chunk():
     (dict(eval_every=0), ValueError, "eval_every"),
     (dict(steps_per_execution=0), ValueError, "steps_per_execution"),
     (dict(jit_compile="no"), TypeError, "jit_compile"),
+    (dict(jit_compile=1), TypeError, 'jit_compile must be True, False or "auto"'),
 ])
 def test_train_gpt_bad_arguments(kwargs, error, word):
     args = dict(train_ids=np.tile([0, 1, 2], 20), val_ids=np.tile([0, 1, 2], 5), vocab_size=3, iterations=5,
@@ -388,6 +389,14 @@ def test_train_gpt_bad_arguments(kwargs, error, word):
     args.update(kwargs)
     with pytest.raises(error, match=word):
         gpt.train_gpt(**args)
+
+
+@pytest.mark.parametrize("jit_compile", [False, "auto"])  # True: every notebook run (on PyTorch, a slow torch.compile)
+def test_train_gpt_passes_jit_compile_to_keras(jit_compile, keras_auto_jit):
+    model, _ = gpt.train_gpt(np.tile([0, 1, 2], 20), np.tile([0, 1, 2], 5), 3, iterations=2, batch_size=2, context=4,
+                             d_model=8, num_layers=1, num_heads=2, warmup=1, jit_compile=jit_compile,
+                             steps_per_execution=1, verbose=False)
+    assert model.jit_compile is (keras_auto_jit if jit_compile == "auto" else jit_compile)
 
 
 # ---------------------------------------------------------------- step functions and generation

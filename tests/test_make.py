@@ -71,14 +71,17 @@ def test_make_test_stays_on_tensorflow_without_installing_the_other_backends(tmp
     assert "KERAS_BACKEND=tensorflow NNUTILS_PROFILE=smoke" in result.stdout
 
 
-def _pytest_paths(target, tmp_path):
-    """The files each pytest command of `make -n target` names, in order, one list per command."""
-    result = subprocess.run(["make", "--no-print-directory", "-n", target, f"VENV={_fake_venv(tmp_path)}"],
+def _pytest_commands(target, tmp_path, *options):
+    """The pytest command lines of `make -n target`, each with the files it names, in order."""
+    result = subprocess.run(["make", "--no-print-directory", "-n", target, f"VENV={_fake_venv(tmp_path)}", *options],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    commands = result.stdout.replace("\\\n", " ").splitlines()
-    return [[word for word in line.split() if word.startswith(("tests", "notebooks/"))]
-            for line in commands if "-m pytest" in line]
+    commands = [line for line in result.stdout.replace("\\\n", " ").splitlines() if "-m pytest" in line]
+    return [(line, [word for word in line.split() if word.startswith(("tests", "notebooks/"))]) for line in commands]
+
+
+def _pytest_paths(target, tmp_path):
+    return [paths for _, paths in _pytest_commands(target, tmp_path)]
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
@@ -96,3 +99,13 @@ def test_make_test_backends_runs_units_on_torch_and_units_with_notebooks_in_one_
     [test_paths] = _pytest_paths("test", tmp_path)
     assert torch_paths == ["tests"]
     assert jax_paths == test_paths  # the same files in the same order; the classroom tests are deselected by marker
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_only_smoke_tests_on_jax_get_the_cheaper_xla_optimisation(tmp_path):
+    cheap = "--xla_backend_optimization_level=0"
+    [(tensorflow_line, _)] = _pytest_commands("test", tmp_path)
+    [(jax_line, _)] = _pytest_commands("test", tmp_path, "BACKEND=jax")
+    torch_units, jax_run = (line for line, _ in _pytest_commands("test-backends", tmp_path)[:2])
+    assert cheap in jax_line and cheap in jax_run and "KERAS_BACKEND=jax" in jax_run
+    assert cheap not in tensorflow_line and cheap not in torch_units

@@ -1,4 +1,6 @@
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +111,25 @@ def test_update_readme_writes_the_smoke_time_table_from_its_file(root, monkeypat
     assert "old" not in text and text.endswith("\nend\n")
     assert "| notebook | tensorflow 2.21.0, s | jax 0.10.2, s |" in text
     assert "| 01_mlp | 20 | 32 (failed) |" in text and "Measured 2026-12-05 on an x86_64 2-core CPU" in text
+    assert "Measured again later" not in text
+
+
+def test_smoke_time_table_names_the_rows_measured_again_later(root):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    import smoke_times
+
+    run = lambda date, seconds: {"date": date, "machine": "x86_64 2-core CPU", "versions": {"jax": "0.10.2"},
+                                 "notebooks": {name: {"jax": {"seconds": s, "passed": True}}
+                                               for name, s in seconds.items()}}
+    record = smoke_times.updated(run("2026-12-05", {"08_transformer": 152.0, "09_bert_gpt": 266.0}),
+                                 run("2026-12-06", {"09_bert_gpt": 155.4}))
+    assert record["notebooks"]["08_transformer"] == {"jax": {"seconds": 152.0, "passed": True}}
+    assert record["notebooks"]["09_bert_gpt"] == {"jax": {"seconds": 155.4, "passed": True}, "date": "2026-12-06"}
+    (root / "results").mkdir(exist_ok=True)
+    (root / "results" / report.SMOKE_FILE).write_text(json.dumps(record))
+    table = report.smoke_times_table()
+    assert "| 08_transformer | 152 |" in table and "| 09_bert_gpt | 155 |" in table
+    assert "Measured 2026-12-05" in table and "after their smoke profile changed: 09_bert_gpt on 2026-12-06." in table
+    other = dict(run("2026-12-06", {"09_bert_gpt": 1.0}), versions={"jax": "0.11.0"})
+    with pytest.raises(SystemExit, match="measure every notebook again"):
+        smoke_times.updated(record, other)

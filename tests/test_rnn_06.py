@@ -80,6 +80,8 @@ def test_word_vectorizer_standardizes_like_tensorflow():
     (lambda: data.WordVectorizer(10, 5)(["a"]), ValueError, "adapt"),
     (lambda: data.WordVectorizer(10, 5).adapt("one text"), TypeError, "texts must be a list"),
     (lambda: data.WordVectorizer(10, 5).adapt(["ok", 3]), TypeError, "texts must hold strings"),
+    (lambda: data.WordVectorizer(10, 5).adapt(b"one text"), TypeError, "texts must be a list of strings, got bytes"),
+    (lambda: data.WordVectorizer(10, 5).adapt(["ok"])(7), TypeError, "texts must be a list of strings, got int"),
 ])
 def test_word_vectorizer_bad_input(call, error, words):
     with pytest.raises(error, match=words):

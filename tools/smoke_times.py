@@ -1,12 +1,14 @@
 """Run every notebook in the smoke profile on each Keras backend, in one run and in turns (the README's "Backends").
 
-    python tools/smoke_times.py [--notebooks 01 02 ...] [--out results/backend_smoke_times.json]
+    python tools/smoke_times.py [--notebooks 01 02 ...] [--out results/backend_smoke_times.json] [--update]
 
 Each notebook runs in a fresh kernel (`jupyter nbconvert --execute`), once per backend, with TensorFlow hidden from
 JAX and PyTorch (`tools/without_tensorflow`), as CI runs them. The backends take turns notebook after notebook, the
 first one rotating (TF, JAX, PyTorch; then JAX, PyTorch, TF; ...), so that a drift in this machine's speed hits
 them alike. A time is the whole run of the notebook: starting the kernel, importing Keras and its backend, every
 cell. Results go to a scratch folder, never into results/smoke. Set KERAS_HOME to the data, as for `make test`.
+With --update, only the named notebooks' rows of --out are replaced, each marked with the day of its new run
+(for a notebook whose smoke profile changed); the README says which rows were measured apart from the others.
 """
 
 import argparse
@@ -42,11 +44,23 @@ def run_notebook(path, backend, scratch):
     return seconds, done.returncode == 0
 
 
+def updated(old, new):
+    """old's record with new's notebooks in place of its own, each dated; refused if versions or machine differ."""
+    if old["versions"] != new["versions"] or old["machine"] != new["machine"]:
+        raise SystemExit(f"--update: {new['machine']} with {new['versions']} is not the machine and versions of the "
+                         f"file ({old['machine']} with {old['versions']}): measure every notebook again instead")
+    notebooks = dict(old["notebooks"])
+    for name, runs in new["notebooks"].items():
+        notebooks[name] = {**runs, "date": new["date"]}
+    return {**old, "notebooks": dict(sorted(notebooks.items()))}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notebooks", nargs="+", help="two-digit numbers (default: every notebook)")
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     parser.add_argument("--out", default="results/backend_smoke_times.json")
+    parser.add_argument("--update", action="store_true", help="replace only these notebooks' rows of --out")
     args = parser.parse_args(argv)
     paths = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")
                    if not args.notebooks or p.name[:2] in args.notebooks)
@@ -63,6 +77,8 @@ def main(argv=None):
     record = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {os.cpu_count()}-core CPU",
               "versions": {b: importlib.metadata.version(b) for b in args.backends}, "notebooks": times}
     out = Path(args.out)
+    if args.update:
+        record = updated(json.loads(out.read_text()), record)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"written to {out}")
