@@ -67,6 +67,11 @@ def main(argv=None):
     if not paths:
         raise SystemExit(f"no notebook matches {args.notebooks}")
     times = {p.stem: {} for p in paths}
+    record = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {os.cpu_count()}-core CPU",
+              "versions": {b: importlib.metadata.version(b) for b in args.backends}, "notebooks": times}
+    out = Path(args.out)
+    if args.update:
+        updated(json.loads(out.read_text()), record)  # refused now, before the runs, if the file cannot take them
     with tempfile.TemporaryDirectory() as scratch:
         for i, path in enumerate(paths):
             order = args.backends[i % len(args.backends):] + args.backends[:i % len(args.backends)]
@@ -74,9 +79,6 @@ def main(argv=None):
                 seconds, passed = run_notebook(path, backend, Path(scratch))
                 times[path.stem][backend] = {"seconds": round(seconds, 1), "passed": passed}
                 print(f"{path.stem:24s} {backend:10s} {seconds:6.0f} s {'passed' if passed else 'FAILED'}", flush=True)
-    record = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {os.cpu_count()}-core CPU",
-              "versions": {b: importlib.metadata.version(b) for b in args.backends}, "notebooks": times}
-    out = Path(args.out)
     if args.update:
         record = updated(json.loads(out.read_text()), record)
     out.parent.mkdir(parents=True, exist_ok=True)
